@@ -24,6 +24,8 @@ SOCK=$RUN/pulse/native
 START_WAIT_TRIES=100        # x 0.1 s for the server to answer
 STOP_WAIT_TRIES=50          # x 0.1 s for a TERM before KILL
 LOOPBACK_LATENCY_MS=20
+FLOW_TIMEOUT_S=10           # a fresh server's monitors take ~2 s before they deliver data
+FLOW_PROBE_BYTES=3200       # 0.1 s of s16le mono at 16 kHz
 ALSA_CONF=/etc/alsa/conf.d/99-virtual-audio.conf          # sorts after 99-pulse
 PULSE_CLIENT_CONF=/etc/pulse/client.conf.d/99-virtual-audio.conf
 PACKAGES=(libportaudio2 libasound2-plugins pulseaudio-utils pulseaudio)
@@ -87,7 +89,7 @@ start_server() {
   stop_server      # half-dead or stale server from an earlier run: start clean
   # Root in user mode works (only a warning); --system would force system-wide mode and its auth rules.
   printf '.fail\nload-module module-native-protocol-unix auth-anonymous=1 socket=%s\n' "$SOCK" >"$DIR/server.pa"
-  setsid pulseaudio --daemonize=no --exit-idle-time=-1 --disallow-exit -n -F "$DIR/server.pa" \
+  setsid pulseaudio --daemonize=no --use-pid-file=no --exit-idle-time=-1 --disallow-exit -n -F "$DIR/server.pa" \
     --log-target=stderr >"$DIR/pulseaudio.log" 2>&1 </dev/null &
   echo $! >"$DIR/pulseaudio.pid"; log "started pulseaudio (pid $!)"
   for _ in $(seq "$START_WAIT_TRIES"); do healthy && break; sleep 0.1; done
@@ -117,6 +119,13 @@ load_devices() {
   pactl set-default-sink virt_out; pactl set-default-source virt_mic
 }
 
+wait_flowing() {  # return once virt_mic delivers data, so a capture opened right after never stalls
+  local got
+  got=$(timeout "$FLOW_TIMEOUT_S" parec --device=virt_mic --latency-msec=20 --format=s16le --channels=1 \
+          --rate=16000 2>/dev/null | head -c "$FLOW_PROBE_BYTES" | wc -c) || true
+  [ "$got" -ge "$FLOW_PROBE_BYTES" ] || die "virt_mic delivered no data within ${FLOW_TIMEOUT_S}s"
+}
+
 show() {
   echo "server: $(pactl info | sed -n 's/^Server Name: //p')  socket: $SOCK  (export PULSE_SERVER=unix:$SOCK)"
   echo "sinks:";   pactl list short sinks   | awk '{print "  " $2 "\t" $4 " " $5 " " $6}'
@@ -128,7 +137,7 @@ show() {
 }
 
 case "$ACTION" in
-  start)  install_pkgs; write_configs; start_server; load_devices; show ;;
+  start)  install_pkgs; write_configs; start_server; load_devices; wait_flowing; show ;;
   stop)   stop_server; rm -f "$ALSA_CONF" "$PULSE_CLIENT_CONF" ;;
   status) if alive; then echo "pulseaudio running pid $(cat "$DIR/pulseaudio.pid")"; else echo "pulseaudio not running"; fi
           if healthy; then show; else exit 3; fi ;;
