@@ -1,0 +1,162 @@
+"""The export pipeline: load, export each part under the patches, verify, convert, copy the VAD, write the
+manifest. The manifest is written last, only when every graph passed verification."""
+
+from __future__ import annotations
+
+import importlib.resources
+import logging
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import onnx
+import onnxruntime
+import torch
+import transformers
+from transformers import SeamlessM4Tv2ForSpeechToSpeech
+
+from seamless_daemon.bundle import PRECISIONS, ROLE_VAD
+from seamless_export.components import PARTS, ModelDims, PartSpec
+from seamless_export.graphs import ExportedGraph, export_part
+from seamless_export.manifest import (
+    ManifestInputs,
+    build_manifest,
+    check_generation_settings,
+    read_source_files,
+    write_bundle_manifest,
+)
+from seamless_export.patches import export_patches
+from seamless_export.quantize import convert
+from seamless_export.verify import TOLERANCES, PartCheck, verify_graph
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_OPSET = 17
+VAD_FILE = "vad.onnx"
+VAD_INPUTS = ("input", "state", "sr")
+VAD_OUTPUTS = ("output", "stateN")
+
+Progress = Callable[[str], None]
+
+
+class ExportError(Exception):
+    """The export cannot proceed (one-line message naming the culprit)."""
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    precision: str = "fp32"
+    opset: int = DEFAULT_OPSET
+    revision: str | None = None
+
+
+@dataclass(frozen=True)
+class PartReport:
+    role: str
+    export_seconds: float
+    verify_seconds: float
+    size_bytes: int
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    bundle: Path
+    parts: tuple[PartReport, ...]
+    size_bytes: int
+
+
+def load_model(model: str, revision: str | None) -> SeamlessM4Tv2ForSpeechToSpeech:
+    """Load a folder or hub id the way users do; accepts the full-model and speech-to-speech layouts."""
+    try:
+        loaded = SeamlessM4Tv2ForSpeechToSpeech.from_pretrained(model, revision=revision, attn_implementation="eager")
+    except (OSError, ValueError) as err:
+        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ExportError(f"{model}: cannot load model: {first_line}") from None
+    return loaded.eval()
+
+
+def _prepare_output(path: Path) -> None:
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise ExportError(f"{path}: output exists and is not an empty folder")
+    path.mkdir(parents=True, exist_ok=True)
+
+
+def _copy_vad(bundle: Path) -> ExportedGraph:
+    source = importlib.resources.files("silero_vad") / "data" / "silero_vad.onnx"
+    target = bundle / VAD_FILE
+    with importlib.resources.as_file(source) as path:
+        shutil.copyfile(path, target)
+    return ExportedGraph(ROLE_VAD, target, (), VAD_INPUTS, VAD_OUTPUTS, 0.0)
+
+
+def _size(graph: ExportedGraph) -> int:
+    return sum(path.stat().st_size for path in (graph.path, *graph.external_data))
+
+
+def _export_one(
+    spec: PartSpec, model: torch.nn.Module, dims: ModelDims, options: ExportOptions, bundle: Path, work: Path
+) -> tuple[ExportedGraph, PartCheck, float]:
+    target_dir = bundle if options.precision == "fp32" else work
+    with export_patches(options.opset):
+        graph = export_part(spec, model, dims, options.opset, target_dir)
+    start = time.perf_counter()
+    check = verify_graph(spec, model, dims, graph.path, TOLERANCES["fp32"])
+    if options.precision != "fp32":
+        target = bundle / graph.path.name
+        external = convert(options.precision, graph.path, target)
+        graph = ExportedGraph(graph.role, target, external, graph.inputs, graph.outputs, graph.seconds)
+        check = verify_graph(spec, model, dims, graph.path, TOLERANCES[options.precision])
+    return graph, check, time.perf_counter() - start
+
+
+def _versions() -> dict[str, str]:
+    return {
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "onnx": onnx.__version__,
+        "onnxruntime": onnxruntime.__version__,
+    }
+
+
+def export_bundle(
+    model_ref: str, output: Path, options: ExportOptions = ExportOptions(), progress: Progress = logger.info
+) -> ExportResult:
+    """Export ``model_ref`` (folder or hub id) into the bundle folder ``output``."""
+    if options.precision not in PRECISIONS:
+        raise ExportError(f"unknown precision {options.precision!r} (known: {', '.join(PRECISIONS)})")
+    output = Path(output)
+    model = load_model(model_ref, options.revision)
+    check_generation_settings(model.generation_config, model_ref)
+    source = read_source_files(model_ref, options.revision)
+    dims = ModelDims.from_config(model.config)
+    _prepare_output(output)
+    graphs: list[ExportedGraph] = []
+    reports: list[PartReport] = []
+    checks: dict[str, object] = {}
+    with tempfile.TemporaryDirectory(prefix="fp32-graphs-") as work:
+        for spec in PARTS:
+            graph, check, verify_seconds = _export_one(spec, model, dims, options, output, Path(work))
+            graphs.append(graph)
+            checks[spec.role] = check.as_record()
+            reports.append(PartReport(spec.role, graph.seconds, verify_seconds, _size(graph)))
+            progress(
+                f"{spec.role}: exported in {graph.seconds:.1f} s, verified in {verify_seconds:.1f} s, "
+                f"{_size(graph) / 1e6:.1f} MB"
+            )
+    graphs.append(_copy_vad(output))
+    extra = {
+        "versions": _versions(),
+        "verification": checks,
+        "export_seconds": {r.role: round(r.export_seconds, 2) for r in reports},
+        "num_parameters": sum(p.numel() for p in model.parameters()),
+    }
+    revision = options.revision or getattr(model.config, "_commit_hash", None)
+    inputs = ManifestInputs(model_ref, revision, options.precision, options.opset, tuple(graphs), extra)
+    manifest = build_manifest(output, inputs, model.config, model.generation_config, source)
+    write_bundle_manifest(output, manifest)
+    size = sum(path.stat().st_size for path in output.iterdir() if path.is_file())
+    progress(f"bundle written to {output} ({size / 1e6:.1f} MB, {options.precision})")
+    return ExportResult(output, tuple(reports), size)

@@ -1,0 +1,103 @@
+"""Parity check of exported graphs: ONNX Runtime against the unpatched PyTorch model.
+
+Every graph runs on random inputs of :data:`seamless_export.components.VERIFY_SHAPE` — a shape it was not
+exported with — and each output is compared with the PyTorch wrapper. A float output passes when its max
+absolute difference is within ``abs + rel * max|reference|``; an integer output must match exactly when the
+tolerance demands it. Failures raise :class:`ParityError` naming the part, the output and the figures.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnxruntime
+import torch
+
+from seamless_export.components import VERIFY_SHAPE, ModelDims, PartSpec
+
+logger = logging.getLogger(__name__)
+
+VERIFY_SEED = 4321
+
+
+class ParityError(Exception):
+    """An exported graph disagrees with PyTorch beyond its tolerance (one-line message)."""
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """Named acceptance rule for one precision.
+
+    ``exact`` demands identical integer outputs and identical shapes; without it (fp16, int8, whose rounded
+    durations can change the number of frames) integer agreement and shape changes are recorded, not enforced.
+    """
+
+    name: str
+    abs: float
+    rel: float
+    exact: bool
+
+
+TOLERANCES: dict[str, Tolerance] = {
+    "fp32": Tolerance("fp32", abs=1e-4, rel=1e-4, exact=True),
+    "fp16": Tolerance("fp16", abs=1e-2, rel=5e-2, exact=False),
+    "int8": Tolerance("int8", abs=5e-2, rel=1.0, exact=False),
+}
+
+
+@dataclass(frozen=True)
+class OutputCheck:
+    output: str
+    max_abs_diff: float | None  # None when the shapes differ
+    limit: float
+    agreement: float | None  # share of equal elements, integer outputs only
+
+    def as_record(self) -> dict[str, float | None]:
+        return {"max_abs_diff": self.max_abs_diff, "limit": self.limit, "agreement": self.agreement}
+
+
+@dataclass(frozen=True)
+class PartCheck:
+    role: str
+    tolerance: str
+    outputs: tuple[OutputCheck, ...]
+
+    def as_record(self) -> dict[str, object]:
+        return {"tolerance": self.tolerance, "outputs": {o.output: o.as_record() for o in self.outputs}}
+
+
+def _compare(role: str, name: str, got: np.ndarray, want: np.ndarray, tolerance: Tolerance) -> OutputCheck:
+    is_integer = np.issubdtype(want.dtype, np.integer)
+    limit = 0.0 if is_integer else tolerance.abs + tolerance.rel * float(np.abs(want).max(initial=0.0))
+    if got.shape != want.shape:
+        if tolerance.exact:
+            raise ParityError(f"{role}: output {name} has shape {got.shape}, PyTorch gives {want.shape}")
+        return OutputCheck(name, None, limit, None)
+    diff = float(np.abs(got.astype(np.float64) - want.astype(np.float64)).max(initial=0.0))
+    agreement = float((got == want).mean()) if is_integer and want.size else None
+    if (is_integer and tolerance.exact or not is_integer) and diff > limit:
+        raise ParityError(
+            f"{role}: output {name} max abs diff {diff:.3g} exceeds the {tolerance.name} tolerance {limit:.3g}"
+        )
+    return OutputCheck(name, diff, limit, agreement)
+
+
+def verify_graph(
+    spec: PartSpec, model: torch.nn.Module, dims: ModelDims, graph: Path, tolerance: Tolerance
+) -> PartCheck:
+    """Run ``graph`` in ONNX Runtime and the unpatched wrapper in PyTorch on the same inputs; compare outputs."""
+    inputs = spec.make_inputs(dims, VERIFY_SHAPE, torch.Generator().manual_seed(VERIFY_SEED))
+    names = spec.input_names(dims)
+    session = onnxruntime.InferenceSession(str(graph), providers=["CPUExecutionProvider"])
+    got = session.run(spec.output_names(dims), {name: inputs[name].numpy() for name in names})
+    with torch.no_grad():
+        want = spec.build(model).eval()(*(inputs[name] for name in names))
+    checks = tuple(
+        _compare(spec.role, name, g, w.numpy(), tolerance) for name, g, w in zip(spec.output_names(dims), got, want)
+    )
+    worst = max((c.max_abs_diff for c in checks if c.max_abs_diff is not None), default=0.0)
+    logger.info("%s verified (%s): max abs diff %.3g", spec.role, tolerance.name, worst)
+    return PartCheck(spec.role, tolerance.name, checks)
