@@ -1,0 +1,391 @@
+"""Daemon configuration: YAML file → validated, frozen dataclasses.
+
+The file is read with ``yaml.safe_load`` and checked key by key. Unknown keys, wrong types, values out of
+range and bad enums all raise :class:`ConfigError` whose message is one line naming the key path, e.g.
+``translation.speaker: must be an integer >= 0, got "x"``. Only ``bundle`` is required; everything else has
+the default documented in ``config/seamless-daemon.yaml``.
+
+Device names are only checked for shape here; resolving them against real devices is the audio layer's job.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import yaml
+
+logger = logging.getLogger(__name__)
+
+MODES = ("complete", "streaming")
+WHILE_PLAYING_CHOICES = ("queue", "refuse")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+STREAMING_POLICIES = ("overlap", "vad", "agreement")
+DEVICE_DEFAULT = "default"
+
+DEFAULT_SOCKET = "/run/seamless-daemon/control.sock"
+DEFAULT_SOCKET_MODE = 0o660
+MIB = 1 << 20
+DEFAULT_MAX_MESSAGE_BYTES = 16 * MIB
+# A 30 s WAV (16 kHz, 16-bit) is about 1.3 MB as base64; below this a translate request cannot fit.
+MIN_MAX_MESSAGE_BYTES = 64 * 1024
+MAX_MAX_MESSAGE_BYTES = 256 * MIB
+MAX_CLIENTS_LIMIT = 1024
+# sockaddr_un.sun_path is 108 bytes including the terminating NUL.
+UNIX_SOCKET_PATH_MAX = 107
+OCTAL_MODE_PATTERN = re.compile(r"^0?[0-7]{3}$")
+LANG_PATTERN = re.compile(r"^[a-z]{3}(_[A-Za-z]{2,8})?$")
+MAX_SHOWN_VALUE_CHARS = 60
+
+
+class ConfigError(Exception):
+    """An unusable configuration. ``str()`` is one line: ``[origin: ]key.path: problem``."""
+
+    def __init__(self, key: str, problem: str, origin: str = "") -> None:
+        self.key = key
+        self.problem = problem
+        self.origin = origin
+        where = f"{origin}: " if origin else ""
+        super().__init__(f"{where}{key}: {problem}" if key else f"{where}{problem}")
+
+
+@dataclass(frozen=True)
+class TranslationConfig:
+    source_lang: str = "eng"
+    target_lang: str = "fra"
+    speaker: int = 0
+    max_new_tokens: int | None = None  # None: the bundle's own limit
+
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    providers: tuple[str, ...] = ("CPUExecutionProvider",)
+    intra_op_threads: int = 0  # 0: ONNX Runtime's default
+    inter_op_threads: int = 1
+
+
+@dataclass(frozen=True)
+class AudioConfig:
+    input_device: str | int = DEVICE_DEFAULT
+    output_device: str | int = DEVICE_DEFAULT
+    input_sample_rate: int | None = None  # None: the device's default rate
+    output_sample_rate: int | None = None
+    block_ms: int = 20
+    queue_seconds: float = 5.0
+    echo_guard: bool = True
+    reopen_backoff_initial_s: float = 0.5
+    reopen_backoff_max_s: float = 10.0
+
+
+@dataclass(frozen=True)
+class RecordingConfig:
+    max_seconds: float = 30.0
+    while_playing: str = "queue"
+
+
+@dataclass(frozen=True)
+class ControlConfig:
+    socket: str = DEFAULT_SOCKET
+    mode: int = DEFAULT_SOCKET_MODE
+    group: str | None = None
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    max_clients: int = 16
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    stop_timeout_s: float = 5.0
+
+
+@dataclass(frozen=True)
+class LoggingConfig:
+    level: str = "info"
+
+
+@dataclass(frozen=True)
+class StreamingConfig:
+    policy: str = "agreement"
+
+
+@dataclass(frozen=True)
+class Config:
+    bundle: Path
+    mode: str = "complete"
+    translation: TranslationConfig = field(default_factory=TranslationConfig)
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+    audio: AudioConfig = field(default_factory=AudioConfig)
+    recording: RecordingConfig = field(default_factory=RecordingConfig)
+    control: ControlConfig = field(default_factory=ControlConfig)
+    service: ServiceConfig = field(default_factory=ServiceConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+    streaming: StreamingConfig = field(default_factory=StreamingConfig)
+
+
+@dataclass(frozen=True)
+class ReloadResult:
+    """Outcome of :func:`reload_config`: exactly one of ``config`` and ``error`` is set."""
+
+    config: Config | None = None
+    error: ConfigError | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+# --- value checkers: (value, key path) -> converted value, or raise _Invalid -------------------------------
+
+
+class _Invalid(Exception):
+    """A value problem; the parser adds the origin and raises ConfigError."""
+
+    def __init__(self, key: str, problem: str) -> None:
+        super().__init__(problem)
+        self.key = key
+        self.problem = problem
+
+
+Checker = Callable[[Any, str], Any]
+
+
+def _show(value: Any) -> str:
+    try:
+        text = json.dumps(value, default=str, ensure_ascii=False)
+    except (TypeError, ValueError):
+        text = repr(value)
+    text = text.replace("\n", " ")
+    if len(text) > MAX_SHOWN_VALUE_CHARS:
+        text = text[: MAX_SHOWN_VALUE_CHARS - 3] + "..."
+    return text
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)) and value == value
+
+
+def _int(minimum: int, maximum: int | None = None) -> Checker:
+    def check(value: Any, key: str) -> int:
+        in_range = _is_int(value) and value >= minimum and (maximum is None or value <= maximum)
+        if not in_range:
+            bound = f">= {minimum}" if maximum is None else f"between {minimum} and {maximum}"
+            raise _Invalid(key, f"must be an integer {bound}, got {_show(value)}")
+        return int(value)
+
+    return check
+
+
+def _optional(checker: Checker, null_means: str) -> Checker:
+    def check(value: Any, key: str) -> Any:
+        if value is None:
+            return None
+        try:
+            return checker(value, key)
+        except _Invalid as exc:
+            raise _Invalid(key, f"{exc.problem} (or null for {null_means})") from None
+
+    return check
+
+
+def _positive_number(value: Any, key: str) -> float:
+    if not _is_number(value) or value <= 0 or value == float("inf"):
+        raise _Invalid(key, f"must be a number > 0, got {_show(value)}")
+    return float(value)
+
+
+def _bool(value: Any, key: str) -> bool:
+    if not isinstance(value, bool):
+        raise _Invalid(key, f"must be true or false, got {_show(value)}")
+    return value
+
+
+def _enum(choices: tuple[str, ...]) -> Checker:
+    def check(value: Any, key: str) -> str:
+        if not isinstance(value, str) or value not in choices:
+            raise _Invalid(key, f"must be one of {', '.join(choices)}; got {_show(value)}")
+        return value
+
+    return check
+
+
+def _text(value: Any, key: str) -> str:
+    if not isinstance(value, str) or not value.strip() or "\n" in value:
+        raise _Invalid(key, f"must be a non-empty one-line string, got {_show(value)}")
+    return value
+
+
+def _lang(value: Any, key: str) -> str:
+    if not isinstance(value, str) or not LANG_PATTERN.match(value):
+        raise _Invalid(key, f"must be a language code like \"fra\" or \"cmn_Hant\", got {_show(value)}")
+    return value
+
+
+def _providers(value: Any, key: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not value:
+        raise _Invalid(key, f"must be a non-empty list of provider names, got {_show(value)}")
+    for index, item in enumerate(value):
+        _text(item, f"{key}[{index}]")
+    return tuple(value)
+
+
+def _device(value: Any, key: str) -> str | int:
+    if _is_int(value) and value >= 0:
+        return int(value)
+    if isinstance(value, str) and value.strip() and "\n" not in value:
+        return value
+    raise _Invalid(key, f"must be \"default\", a device name substring or an index >= 0, got {_show(value)}")
+
+
+def _octal_mode(value: Any, key: str) -> int:
+    if not isinstance(value, str) or not OCTAL_MODE_PATTERN.match(value):
+        raise _Invalid(key, f"must be a quoted octal permission string like \"0660\", got {_show(value)}")
+    return int(value, 8)
+
+
+def _socket_path(value: Any, key: str) -> str:
+    text = _text(value, key)
+    if not text.startswith("/"):
+        raise _Invalid(key, f"must be an absolute path, got {_show(value)}")
+    size = len(text.encode("utf-8", "surrogateescape"))
+    if size > UNIX_SOCKET_PATH_MAX:
+        raise _Invalid(key, f"is {size} bytes, longer than the {UNIX_SOCKET_PATH_MAX}-byte UNIX socket limit")
+    return text
+
+
+def _bundle_path(value: Any, key: str) -> Path:
+    return Path(_text(value, key))
+
+
+# --- sections ----------------------------------------------------------------------------------------------
+
+SECTION_SCHEMAS: dict[str, tuple[type, dict[str, Checker]]] = {
+    "translation": (TranslationConfig, {
+        "source_lang": _lang,
+        "target_lang": _lang,
+        "speaker": _int(0),
+        "max_new_tokens": _optional(_int(1), "the bundle's own limit"),
+    }),
+    "runtime": (RuntimeConfig, {
+        "providers": _providers,
+        "intra_op_threads": _int(0),
+        "inter_op_threads": _int(1),
+    }),
+    "audio": (AudioConfig, {
+        "input_device": _device,
+        "output_device": _device,
+        "input_sample_rate": _optional(_int(1), "the device's default rate"),
+        "output_sample_rate": _optional(_int(1), "the device's default rate"),
+        "block_ms": _int(1),
+        "queue_seconds": _positive_number,
+        "echo_guard": _bool,
+        "reopen_backoff_initial_s": _positive_number,
+        "reopen_backoff_max_s": _positive_number,
+    }),
+    "recording": (RecordingConfig, {
+        "max_seconds": _positive_number,
+        "while_playing": _enum(WHILE_PLAYING_CHOICES),
+    }),
+    "control": (ControlConfig, {
+        "socket": _socket_path,
+        "mode": _octal_mode,
+        "group": _optional(_text, "no group"),
+        "max_message_bytes": _int(MIN_MAX_MESSAGE_BYTES, MAX_MAX_MESSAGE_BYTES),
+        "max_clients": _int(1, MAX_CLIENTS_LIMIT),
+    }),
+    "service": (ServiceConfig, {"stop_timeout_s": _positive_number}),
+    "logging": (LoggingConfig, {"level": _enum(LOG_LEVELS)}),
+    "streaming": (StreamingConfig, {"policy": _enum(STREAMING_POLICIES)}),
+}
+TOP_LEVEL_CHECKERS: dict[str, Checker] = {"bundle": _bundle_path, "mode": _enum(MODES)}
+
+
+def _check_keys(data: Mapping[Any, Any], allowed: Mapping[str, Any], prefix: str) -> None:
+    for key in data:
+        if not isinstance(key, str) or key not in allowed:
+            path = f"{prefix}{key}"
+            raise _Invalid(path, f"unknown key (allowed: {', '.join(allowed)})")
+
+
+def _parse_section(name: str, value: Any) -> Any:
+    cls, checkers = SECTION_SCHEMAS[name]
+    if value is None:
+        return cls()
+    if not isinstance(value, dict):
+        raise _Invalid(name, f"must be a mapping of keys, got {_show(value)}")
+    _check_keys(value, checkers, f"{name}.")
+    kwargs = {key: checkers[key](item, f"{name}.{key}") for key, item in value.items()}
+    return cls(**kwargs)
+
+
+def _check_cross_fields(config: Config) -> None:
+    audio = config.audio
+    if audio.reopen_backoff_max_s < audio.reopen_backoff_initial_s:
+        raise _Invalid(
+            "audio.reopen_backoff_max_s",
+            f"must be >= audio.reopen_backoff_initial_s ({audio.reopen_backoff_initial_s}), "
+            f"got {audio.reopen_backoff_max_s}",
+        )
+
+
+def parse_config(data: Any, origin: str = "") -> Config:
+    """Validate an already-parsed YAML document. ``origin`` (usually the file path) prefixes errors."""
+    try:
+        if data is None:
+            raise _Invalid("bundle", "required key is missing (the file is empty)")
+        if not isinstance(data, dict):
+            raise _Invalid("", f"the top level must be a mapping of keys, got {_show(data)}")
+        _check_keys(data, {**TOP_LEVEL_CHECKERS, **SECTION_SCHEMAS}, "")
+        if "bundle" not in data:
+            raise _Invalid("bundle", "required key is missing")
+        top = {key: check(data[key], key) for key, check in TOP_LEVEL_CHECKERS.items() if key in data}
+        sections = {name: _parse_section(name, data[name]) for name in SECTION_SCHEMAS if name in data}
+        config = Config(**top, **sections)
+        _check_cross_fields(config)
+    except _Invalid as exc:
+        raise ConfigError(exc.key, exc.problem, origin) from None
+    return config
+
+
+def _first_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def load_config(path: str | Path) -> Config:
+    """Read, parse and validate a config file. A relative ``bundle`` is taken relative to the file's folder."""
+    path = Path(path)
+    origin = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError("", "config file not found", origin) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError("", f"cannot read config file: {_first_line(str(exc))}", origin) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError("", f"YAML syntax error{where}: {_first_line(problem)}", origin) from None
+    config = parse_config(data, origin)
+    if not config.bundle.is_absolute():
+        config = replace(config, bundle=(path.parent / config.bundle).resolve())
+    logger.debug("loaded config %s", origin)
+    return config
+
+
+def reload_config(path: str | Path) -> ReloadResult:
+    """Re-read a config file for a live reload: returns the new config or the error, never raises ConfigError."""
+    try:
+        return ReloadResult(config=load_config(path))
+    except ConfigError as exc:
+        logger.warning("config reload failed: %s", exc)
+        return ReloadResult(error=exc)
+

@@ -1,0 +1,178 @@
+"""Config loading: the shipped file, defaults, and one-line key-path errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from seamless_daemon.config import (
+    AudioConfig,
+    Config,
+    ConfigError,
+    ControlConfig,
+    load_config,
+    parse_config,
+    reload_config,
+)
+
+SHIPPED = Path(__file__).resolve().parents[1] / "config" / "seamless-daemon.yaml"
+SHIPPED_BUNDLE = Path("/var/lib/seamless-daemon/bundle")
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_shipped_file_parses_and_equals_defaults() -> None:
+    assert load_config(SHIPPED) == Config(bundle=SHIPPED_BUNDLE)
+
+
+def test_shipped_file_documents_every_key() -> None:
+    data = yaml.safe_load(SHIPPED.read_text(encoding="utf-8"))
+    defaults = Config(bundle=SHIPPED_BUNDLE)
+    for section, value in vars(defaults).items():
+        if section in ("bundle", "mode"):
+            assert section in data
+            continue
+        assert set(data[section]) == set(vars(value)), section
+
+
+def test_bundle_only_config_loads_with_defaults(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, "bundle: /models/b\n"))
+    assert config.bundle == Path("/models/b")
+    assert config.mode == "complete"
+    assert config.translation.target_lang == "fra"
+    assert config.control == ControlConfig()
+    assert config.control.mode == 0o660
+    assert config.control.max_message_bytes == 16 * 1024 * 1024
+    assert config.audio == AudioConfig()
+
+
+def test_relative_bundle_is_taken_from_the_config_folder(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, "bundle: models/b\n"))
+    assert config.bundle == (tmp_path / "models" / "b").resolve()
+
+
+def test_values_are_converted(tmp_path: Path) -> None:
+    text = (
+        "bundle: /b\nmode: streaming\n"
+        "translation: {speaker: 3, max_new_tokens: 64, target_lang: cmn_Hant}\n"
+        "runtime: {providers: [CUDAExecutionProvider, CPUExecutionProvider], intra_op_threads: 2}\n"
+        "audio: {input_device: 2, output_device: USB, input_sample_rate: 48000, echo_guard: false}\n"
+        "control: {mode: '0600', group: audio, socket: /tmp/x.sock}\n"
+        "streaming: {policy: vad}\n"
+    )
+    config = load_config(write(tmp_path, text))
+    assert config.mode == "streaming"
+    assert config.translation.speaker == 3 and config.translation.max_new_tokens == 64
+    assert config.runtime.providers == ("CUDAExecutionProvider", "CPUExecutionProvider")
+    assert config.audio.input_device == 2 and config.audio.output_device == "USB"
+    assert config.audio.echo_guard is False
+    assert config.control.mode == 0o600 and config.control.group == "audio"
+    assert config.streaming.policy == "vad"
+
+
+def test_config_is_frozen() -> None:
+    config = parse_config({"bundle": "/b"}, "x")
+    with pytest.raises(AttributeError):
+        config.mode = "streaming"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("snippet", "expected"),
+    [
+        ("translation: {speaker: x}", 'translation.speaker: must be an integer >= 0, got "x"'),
+        ("translation: {speaker: -1}", "translation.speaker: must be an integer >= 0, got -1"),
+        ("translation: {speaker: true}", "translation.speaker: must be an integer >= 0, got true"),
+        ("translation: {colour: red}", "translation.colour: unknown key"),
+        ("colour: red", "colour: unknown key"),
+        ("mode: fast", "mode: must be one of complete, streaming"),
+        ("recording: {while_playing: drop}", "recording.while_playing: must be one of queue, refuse"),
+        ("logging: {level: INFO}", "logging.level: must be one of debug, info, warning, error"),
+        ("streaming: {policy: greedy}", "streaming.policy: must be one of overlap, vad, agreement"),
+        ("runtime: {inter_op_threads: 0}", "runtime.inter_op_threads: must be an integer >= 1, got 0"),
+        ("runtime: {providers: []}", "runtime.providers: must be a non-empty list"),
+        ("runtime: {providers: [1]}", "runtime.providers[0]: must be a non-empty one-line string"),
+        ("audio: {queue_seconds: -5}", "audio.queue_seconds: must be a number > 0, got -5"),
+        ("audio: {block_ms: 0}", "audio.block_ms: must be an integer >= 1, got 0"),
+        ("audio: {input_device: -1}", "audio.input_device: must be"),
+        ("audio: {echo_guard: 'yes'}", 'audio.echo_guard: must be true or false, got "yes"'),
+        ("audio: {input_sample_rate: 0}", "audio.input_sample_rate: must be an integer >= 1, got 0 (or null"),
+        ("audio: {reopen_backoff_initial_s: 20}", "audio.reopen_backoff_max_s: must be >= audio.reopen_backoff"),
+        ("control: {mode: '0999'}", 'control.mode: must be a quoted octal permission string like "0660", got "0999"'),
+        ("control: {mode: 660}", "control.mode: must be a quoted octal permission string"),
+        ("control: {socket: relative.sock}", "control.socket: must be an absolute path"),
+        ("control: {socket: /" + "x" * 120 + "}", "control.socket: is 121 bytes, longer than the 107-byte"),
+        ("control: {max_clients: 0}", "control.max_clients: must be an integer between 1 and 1024, got 0"),
+        ("control: {max_message_bytes: 10}", "control.max_message_bytes: must be an integer between"),
+        ("service: {stop_timeout_s: 0}", "service.stop_timeout_s: must be a number > 0, got 0"),
+        ("translation: {target_lang: French}", "translation.target_lang: must be a language code"),
+        ("translation: {max_new_tokens: 0}", "translation.max_new_tokens: must be an integer >= 1, got 0"),
+        ("audio: [1, 2]", "audio: must be a mapping of keys, got [1, 2]"),
+    ],
+)
+def test_errors_name_the_key_path(tmp_path: Path, snippet: str, expected: str) -> None:
+    path = write(tmp_path, f"bundle: /b\n{snippet}\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: ")
+    assert expected in message
+    assert "\n" not in message
+
+
+def test_missing_bundle_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"bundle: required key is missing"):
+        load_config(write(tmp_path, "mode: complete\n"))
+    with pytest.raises(ConfigError, match=r"bundle: required key is missing \(the file is empty\)"):
+        load_config(write(tmp_path, ""))
+
+
+def test_top_level_must_be_a_mapping(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="the top level must be a mapping"):
+        load_config(write(tmp_path, "- bundle\n"))
+
+
+def test_yaml_syntax_error_gives_line_and_column(tmp_path: Path) -> None:
+    path = write(tmp_path, "bundle: /b\ntranslation: {speaker: 1\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: YAML syntax error at line ")
+    assert "\n" not in message
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    path = tmp_path / "absent.yaml"
+    with pytest.raises(ConfigError, match=f"^{path}: config file not found$"):
+        load_config(path)
+
+
+def test_parse_config_uses_origin_and_key() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config({"bundle": "/b", "translation": {"speaker": "x"}}, "override")
+    assert info.value.key == "translation.speaker"
+    assert str(info.value) == 'override: translation.speaker: must be an integer >= 0, got "x"'
+
+
+def test_non_string_key_is_unknown() -> None:
+    with pytest.raises(ConfigError, match="translation.1: unknown key"):
+        parse_config({"bundle": "/b", "translation": {1: 2}}, "")
+
+
+def test_reload_returns_new_config_or_error(tmp_path: Path) -> None:
+    path = write(tmp_path, "bundle: /b\n")
+    old = load_config(path)
+    path.write_text("bundle: /b\ntranslation: {target_lang: deu}\n", encoding="utf-8")
+    result = reload_config(path)
+    assert result.ok and result.config is not None
+    assert result.config.translation.target_lang == "deu"
+    path.write_text("bundle: /b\ntranslation: {target_lang: 5}\n", encoding="utf-8")
+    result = reload_config(path)
+    assert not result.ok and result.config is None
+    assert result.error is not None and result.error.key == "translation.target_lang"
+    assert old.translation.target_lang == "fra"
