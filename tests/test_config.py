@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from seamless_daemon.config import (
     AudioConfig,
     Config,

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import yaml
 
@@ -168,7 +170,7 @@ def _is_int(value: Any) -> bool:
 
 
 def _is_number(value: Any) -> bool:
-    return (isinstance(value, (int, float)) and not isinstance(value, bool)) and value == value
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _int(minimum: int, maximum: int | None = None) -> Checker:
@@ -195,7 +197,7 @@ def _optional(checker: Checker, null_means: str) -> Checker:
 
 
 def _positive_number(value: Any, key: str) -> float:
-    if not _is_number(value) or value <= 0 or value == float("inf"):
+    if not _is_number(value) or value <= 0:
         raise _Invalid(key, f"must be a number > 0, got {_show(value)}")
     return float(value)
 
