@@ -1,0 +1,81 @@
+"""Shared, session-scoped model fixtures.
+
+``tiny_checkpoint`` / ``tiny_bundle``: a seeded random tiny SeamlessM4T v2 checkpoint and its fp32 bundle.
+``toy_checkpoint`` / ``toy_bundle``: the small trained checkpoint in tests/data/toy-s2tt and its fp32 bundle.
+
+Set ``SEAMLESS_TEST_CACHE`` to a folder to keep these between runs (delete it after changing the export code).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from seamless_daemon.bundle import FORMAT_VERSION
+
+CACHE_ENV = "SEAMLESS_TEST_CACHE"
+TINY_SEED = 0
+DATA_DIR = Path(__file__).parent / "data"
+TOY_CHECKPOINT = DATA_DIR / "toy-s2tt"
+
+
+def _cached(tmp_path_factory: pytest.TempPathFactory, name: str, build: Callable[[Path], None]) -> Path:
+    """Build ``name`` once: in the cache folder when set (atomically, by rename), else in pytest's tmp."""
+    cache = os.environ.get(CACHE_ENV)
+    if not cache:
+        target = tmp_path_factory.mktemp("models") / name
+        build(target)
+        return target
+    target = Path(cache) / name
+    if target.is_dir():
+        return target
+    partial = Path(cache) / f".{name}.partial-{os.getpid()}"
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.parent.mkdir(parents=True, exist_ok=True)
+    build(partial)
+    try:
+        partial.rename(target)
+    except OSError:  # another run finished first
+        shutil.rmtree(partial, ignore_errors=True)
+    return target
+
+
+def _export(checkpoint: Path) -> Callable[[Path], None]:
+    def build(target: Path) -> None:
+        from seamless_export.exporter import export_bundle
+
+        export_bundle(str(checkpoint), target)
+
+    return build
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    def build(target: Path) -> None:
+        from seamless_export.checkpoint import write_random_checkpoint
+        from seamless_export.presets import TINY
+
+        write_random_checkpoint(target, TINY, seed=TINY_SEED)
+
+    return _cached(tmp_path_factory, f"tiny-checkpoint-seed{TINY_SEED}", build)
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(tmp_path_factory: pytest.TempPathFactory, tiny_checkpoint: Path) -> Path:
+    return _cached(tmp_path_factory, f"tiny-bundle-v{FORMAT_VERSION}-fp32", _export(tiny_checkpoint))
+
+
+@pytest.fixture(scope="session")
+def toy_checkpoint() -> Path:
+    if not (TOY_CHECKPOINT / "model.safetensors").is_file():
+        pytest.skip(f"{TOY_CHECKPOINT} is missing")
+    return TOY_CHECKPOINT
+
+
+@pytest.fixture(scope="session")
+def toy_bundle(tmp_path_factory: pytest.TempPathFactory, toy_checkpoint: Path) -> Path:
+    return _cached(tmp_path_factory, f"toy-bundle-v{FORMAT_VERSION}-fp32", _export(toy_checkpoint))
