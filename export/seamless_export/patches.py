@@ -133,11 +133,17 @@ def _expm1(graph: Any, value: Any) -> Any:
 @contextlib.contextmanager
 def expm1_symbolic(opset: int) -> Iterator[None]:
     """Register ``aten::expm1`` as ``Exp - 1`` for the TorchScript-based exporter at ``opset``."""
+    from torch.onnx._internal.torchscript_exporter import registration
+
+    known_before = EXPM1_OP in registration.registry.all_functions()
     torch.onnx.register_custom_op_symbolic(EXPM1_OP, _expm1, opset)
     try:
         yield
     finally:
         torch.onnx.unregister_custom_op_symbolic(EXPM1_OP, opset)
+        if not known_before:
+            # Unregistering leaves an empty entry that breaks the exporter's "unsupported operator" report.
+            registration.registry._registry.pop(EXPM1_OP, None)
 
 
 PATCHES: dict[str, Callable[[int], contextlib.AbstractContextManager[None]]] = {

@@ -89,7 +89,7 @@ TINY = CheckpointPreset(
     unit_count=40,
     num_speakers=4,
     max_new_tokens=20,
-    shaping=WeightShaping(eos_row_scale=3.0, duration_bias=1.1, duration_std=0.5, cross_attention_gain=10.0),
+    shaping=WeightShaping(eos_row_scale=4.0, duration_bias=1.1, duration_std=0.5, cross_attention_gain=10.0),
 )
 
 SMALL = CheckpointPreset(
