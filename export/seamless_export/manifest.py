@@ -33,6 +33,7 @@ DEFAULT_UNK_ID = 1  # transformers' character-count rules treat id 1 as unk unle
 CONFIG_FILE = "config.json"
 GENERATION_FILE = "generation_config.json"
 PREPROCESSOR_FILE = "preprocessor_config.json"
+PREPROCESSOR_KEYS = ("sampling_rate", "num_mel_bins", "stride", "padding_value")
 LANGUAGE_MAPS = {
     "text": "text_decoder_lang_to_code_id",
     "t2u": "t2u_lang_code_to_id",
@@ -86,7 +87,11 @@ def read_source_files(model: str, revision: str | None) -> SourceFiles:
     for key in (*LANGUAGE_MAPS.values(), "id_to_text", "char_to_id"):
         if not generation.get(key):
             raise ManifestError(f"{model}/{GENERATION_FILE}: missing key {key!r}")
-    return SourceFiles(generation=generation, preprocessor=_read_json(model, PREPROCESSOR_FILE, revision))
+    preprocessor = _read_json(model, PREPROCESSOR_FILE, revision)
+    for key in PREPROCESSOR_KEYS:
+        if key not in preprocessor:
+            raise ManifestError(f"{model}/{PREPROCESSOR_FILE}: missing key {key!r}")
+    return SourceFiles(generation=generation, preprocessor=preprocessor)
 
 
 def check_generation_settings(generation: GenerationConfig, where: str) -> None:
