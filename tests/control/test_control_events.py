@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 
 import pytest
-
 from seamless_daemon.control.events import EventBus, EventSubscription, TooManySubscriptions
 
 

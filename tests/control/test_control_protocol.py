@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from seamless_daemon.control.protocol import (
     ErrorCode,
     Event,

@@ -111,7 +111,10 @@ def activated_socket() -> socket.socket | None:
         os.environ.pop(name, None)
     if count < 1:
         return None
-    sock = socket.socket(fileno=SD_LISTEN_FDS_START)
+    try:
+        sock = socket.socket(fileno=SD_LISTEN_FDS_START)
+    except OSError as exc:
+        raise ControlServerError(f"socket activation: fd {SD_LISTEN_FDS_START} is unusable: {exc.strerror}") from None
     if sock.family != socket.AF_UNIX or sock.type != socket.SOCK_STREAM:
         raise ControlServerError(f"socket activation: fd {SD_LISTEN_FDS_START} is not a UNIX stream socket")
     os.set_inheritable(sock.fileno(), False)
