@@ -26,7 +26,7 @@ def ctl_command(*args: str) -> list[str]:
 
 
 def ctl(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(ctl_command(*args), capture_output=True, text=True, timeout=60,
+    return subprocess.run(ctl_command(*args), check=False, capture_output=True, text=True, timeout=60,
                           env={**os.environ, **(env or {})})
 
 
