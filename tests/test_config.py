@@ -175,3 +175,11 @@ def test_reload_returns_new_config_or_error(tmp_path: Path) -> None:
     assert not result.ok and result.config is None
     assert result.error is not None and result.error.key == "translation.target_lang"
     assert old.translation.target_lang == "fra"
+
+
+def test_default_message_limit_fits_a_30_s_float_stereo_wav_as_base64() -> None:
+    wav_header_bytes = 44
+    wav_bytes = wav_header_bytes + 30 * 48000 * 2 * 4
+    base64_bytes = 4 * -(-wav_bytes // 3)
+    request_overhead = 200
+    assert base64_bytes + request_overhead <= ControlConfig().max_message_bytes

@@ -1,0 +1,1 @@
+"""Control plane: protocol, command table, event bus, UNIX-socket server, client and seamlessctl."""

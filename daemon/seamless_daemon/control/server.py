@@ -21,6 +21,7 @@ import socket
 import stat
 import struct
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -262,8 +263,11 @@ class ControlServer:
                 conn.shutdown(socket.SHUT_RDWR)
             except OSError as exc:
                 logger.debug("shutdown of a control connection failed: %s", exc)
+        deadline = time.monotonic() + JOIN_TIMEOUT_S
         for thread in threads:
-            thread.join(JOIN_TIMEOUT_S)
+            thread.join(max(0.0, deadline - time.monotonic()))
+            if thread.is_alive():
+                logger.warning("control handler %s still running at shutdown", thread.name)
         if self._listener is not None:
             self._listener.close()
             self._listener = None
