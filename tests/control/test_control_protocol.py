@@ -120,3 +120,13 @@ def test_line_reader_accepts_a_line_of_exactly_the_limit() -> None:
     reader = _reader(b"x" * 10 + b"\n" + b"y" * 11 + b"\n", max_bytes=10, chunk=64)
     assert reader.read_line().line == b"x" * 10
     assert reader.read_line().too_large
+
+
+def test_numpy_values_are_encoded_as_plain_json() -> None:
+    import numpy as np
+
+    line = encode(Response.success(1, {"ids": np.array([1, 2], dtype=np.int64), "n": np.int64(3),
+                                       "t": np.float32(0.5)}))
+    assert json.loads(line)["result"] == {"ids": [1, 2], "n": 3, "t": 0.5}
+    with pytest.raises(TypeError, match="object is not JSON-encodable"):
+        encode(Response.success(1, {"x": object()}))

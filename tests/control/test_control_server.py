@@ -333,3 +333,14 @@ def test_pipelined_requests_are_answered_in_order(server: ControlServer, setting
     client.send(b"".join(json.dumps({"v": 1, "id": n, "cmd": "ping"}).encode() + b"\n" for n in range(50)))
     assert [client.read()["id"] for _ in range(50)] == list(range(50))
     client.close()
+
+
+def test_unencodable_result_is_internal_and_the_connection_goes_on(server: ControlServer, settings: ControlConfig,
+                                                                   control: FakeControl) -> None:
+    control.status = lambda: {"bad": object()}  # type: ignore[method-assign]
+    client = LineClient(settings.socket)
+    reply = client.request("status", request_id="s")
+    assert reply["id"] == "s" and reply["error"]["code"] == "internal"
+    assert "not JSON-encodable" in reply["error"]["message"]
+    assert client.request("ping")["ok"] is True
+    client.close()

@@ -124,9 +124,18 @@ def _to_wire(message: Message) -> dict[str, Any]:
     raise TypeError(f"not a protocol message: {type(message).__name__}")
 
 
+def _plain(value: Any) -> Any:
+    """JSON fallback for array-likes and their scalars (numpy): anything with ``tolist()``."""
+    to_list = getattr(value, "tolist", None)
+    if callable(to_list):
+        return to_list()
+    raise TypeError(f"{type(value).__name__} is not JSON-encodable")
+
+
 def encode(message: Message) -> bytes:
-    """One message → one UTF-8 JSON line ending in ``\\n``. Raises ValueError for non-JSON values."""
-    text = json.dumps(_to_wire(message), ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    """One message → one UTF-8 JSON line ending in ``\\n``. Raises ValueError/TypeError for non-JSON values."""
+    text = json.dumps(_to_wire(message), ensure_ascii=False, separators=(",", ":"), allow_nan=False,
+                      default=_plain)
     return text.encode("utf-8") + NEWLINE
 
 
