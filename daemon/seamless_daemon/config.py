@@ -37,6 +37,7 @@ DEFAULT_MAX_MESSAGE_BYTES = 16 * MIB
 MIN_MAX_MESSAGE_BYTES = 64 * 1024
 MAX_MAX_MESSAGE_BYTES = 256 * MIB
 MAX_CLIENTS_LIMIT = 1024
+MAX_SAVED_RECORDINGS = 10000
 # sockaddr_un.sun_path is 108 bytes including the terminating NUL.
 UNIX_SOCKET_PATH_MAX = 107
 OCTAL_MODE_PATTERN = re.compile(r"^0?[0-7]{3}$")
@@ -87,6 +88,8 @@ class AudioConfig:
 class RecordingConfig:
     max_seconds: float = 30.0
     while_playing: str = "queue"
+    save_dir: Path | None = None  # keep each recording as a WAV here (what the microphone heard)
+    save_max_files: int = 20
 
 
 @dataclass(frozen=True)
@@ -261,7 +264,7 @@ def _socket_path(value: Any, key: str) -> str:
     return text
 
 
-def _bundle_path(value: Any, key: str) -> Path:
+def _path(value: Any, key: str) -> Path:
     return Path(_text(value, key))
 
 
@@ -293,6 +296,8 @@ SECTION_SCHEMAS: dict[str, tuple[type, dict[str, Checker]]] = {
     "recording": (RecordingConfig, {
         "max_seconds": _positive_number,
         "while_playing": _enum(WHILE_PLAYING_CHOICES),
+        "save_dir": _optional(_path, "recordings are not kept"),
+        "save_max_files": _int(1, MAX_SAVED_RECORDINGS),
     }),
     "control": (ControlConfig, {
         "socket": _socket_path,
@@ -305,7 +310,7 @@ SECTION_SCHEMAS: dict[str, tuple[type, dict[str, Checker]]] = {
     "logging": (LoggingConfig, {"level": _enum(LOG_LEVELS)}),
     "streaming": (StreamingConfig, {"policy": _enum(STREAMING_POLICIES)}),
 }
-TOP_LEVEL_CHECKERS: dict[str, Checker] = {"bundle": _bundle_path, "mode": _enum(MODES)}
+TOP_LEVEL_CHECKERS: dict[str, Checker] = {"bundle": _path, "mode": _enum(MODES)}
 
 
 def _check_keys(data: Mapping[Any, Any], allowed: Mapping[str, Any], prefix: str) -> None:

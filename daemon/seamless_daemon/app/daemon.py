@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from seamless_daemon import __version__
+from seamless_daemon.app.archive import RecordingArchive
 from seamless_daemon.app.metrics import LatencyStats
 from seamless_daemon.app.options import LiveOptions, OptionsHolder
 from seamless_daemon.app.recorder import Recorder, Recording, RecordState
@@ -72,6 +73,7 @@ class Daemon:
         self._worker = Worker(MAX_PENDING_JOBS, kick_watchdog)
         self._recorder = Recorder(capture.read, translator.input_sample_rate, config.recording.max_seconds, self._on_limit)
         self._latency = LatencyStats()
+        self._archive = _archive(config)
         self._counters = Counters()
         self._started = time.monotonic()
         self._lock = threading.Lock()  # serialises record/set/reload commands
@@ -186,6 +188,7 @@ class Daemon:
             self._config = config
             self._options = OptionsHolder(LiveOptions.from_config(config))
             self._recorder.set_max_seconds(config.recording.max_seconds)
+            self._archive = _archive(config)
         logging.getLogger().setLevel(config.logging.level.upper())
         self._events.publish("options", **_options_dict(self._options.get()))
         return restart_keys
@@ -240,6 +243,8 @@ class Daemon:
 
     def _translate_and_play(self, recording: Recording, options: LiveOptions, stopped_at: float) -> None:
         self._publish_state()
+        if self._archive is not None:
+            self._archive.save(recording.samples, recording.sample_rate)
         try:
             result = self._translate(recording.samples, options.target_lang, options.speaker)
         except Exception as exc:  # a failed translation is reported; the daemon keeps running
@@ -315,6 +320,11 @@ class Daemon:
 def _options_dict(options: LiveOptions) -> dict[str, Any]:
     return {"mode": options.mode, "source_lang": options.source_lang, "target_lang": options.target_lang,
             "speaker": options.speaker}
+
+
+def _archive(config: Config) -> RecordingArchive | None:
+    r = config.recording
+    return RecordingArchive(r.save_dir, r.save_max_files) if r.save_dir is not None else None
 
 
 def bundle_info(translator: Translator) -> dict[str, Any]:
