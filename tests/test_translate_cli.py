@@ -44,7 +44,7 @@ def _speechlike(seconds: float, rate: int, channels: int = 1) -> np.ndarray:
 
 
 def translate(args: list[str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", GUARDED_CLI, *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-c", GUARDED_CLI, *args], check=False, capture_output=True, text=True,
                           timeout=CLI_TIMEOUT_S)
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from seamless_daemon.bundle import FeatureSpec
 from seamless_daemon.runtime.features import FeatureError, extract_features, mel_filters, min_samples
 

@@ -8,7 +8,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from seamless_daemon.bundle import ROLE_T2U, BundleError, load_bundle
 from seamless_daemon.runtime.pipeline import PIPELINE_ROLES, Translator
 from seamless_daemon.runtime.sessions import (

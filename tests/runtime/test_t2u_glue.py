@@ -9,7 +9,6 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-
 from seamless_daemon.bundle import SpecialIds
 from seamless_daemon.runtime.t2u_glue import count_characters, prepare_t2u_inputs, units_for_vocoder
 
