@@ -59,7 +59,7 @@ class SegmentedPolicy:
         self.settings = settings if settings is not None else StreamSettings()
         seg = self.settings.segmenter
         self._segmenter = Segmenter(seg)
-        capacity = seconds_to_samples(seg.max_utterance_s + 2 * seg.pad_s + BUFFER_MARGIN_S)
+        capacity = seconds_to_samples(seg.max_utterance_s + seg.pre_roll_s + seg.post_roll_s + BUFFER_MARGIN_S)
         self._buffer = SampleBuffer(capacity)
         self._step = seconds_to_samples(self.settings.agreement.step_s)
         self._max_lag = seconds_to_samples(self.settings.agreement.max_lag_s)

@@ -2,12 +2,13 @@
 
 * Onset: a window at or above ``threshold``. The onset becomes an utterance once speech (windows at or above the
   release threshold ``threshold - release_margin``) has lasted ``min_speech_s``; a shorter burst is forgotten.
-* End: ``min_silence_s`` of windows below the release threshold. The utterance ends ``pad_s`` after the last
-  speech window (never later than the window being fed).
+  The utterance starts ``pre_roll_s`` before the onset.
+* End: ``min_silence_s`` of windows below the release threshold. The utterance ends ``post_roll_s`` after the
+  last speech window (never later than the window being fed).
 * Maximum length: an utterance that reaches ``max_utterance_s`` is cut at its quietest window (lowest
   probability) within the last ``cut_search_fraction`` of it; speech after the cut is a new utterance.
 
-Boundaries are sample positions (window index × 512), padded by ``pad_s`` before the onset.
+Boundaries are sample positions (window index × 512).
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ class Segmenter:
         self._min_silence = seconds_to_windows(s.min_silence_s)
         self._min_speech = seconds_to_windows(s.min_speech_s)
         self._max_windows = seconds_to_windows(s.max_utterance_s)
-        self._pad = round(s.pad_s * SAMPLE_RATE / VAD_WINDOW)
+        self._pre_roll = round(s.pre_roll_s * SAMPLE_RATE / VAD_WINDOW)
+        self._post_roll = round(s.post_roll_s * SAMPLE_RATE / VAD_WINDOW)
         self._window = 0  # index of the next window fed
         self._onset: int | None = None  # window of a tentative onset
         self._start: int | None = None  # first window of the active utterance (padding included)
@@ -89,7 +91,7 @@ class Segmenter:
             self._speech_run = 0
         if self._onset is None or self._speech_run < self._min_speech:
             return []
-        start = max(0, self._onset - self._pad)
+        start = max(0, self._onset - self._pre_roll)
         self._start = start
         self._last_speech = index
         self._onset = None
@@ -103,7 +105,7 @@ class Segmenter:
         if probability >= s.release_threshold:
             self._last_speech = index
         elif index - self._last_speech >= self._min_silence:
-            end = min(index + 1, self._last_speech + 1 + self._pad)
+            end = min(index + 1, self._last_speech + 1 + self._post_roll)
             self.reset()
             return [SegmentEnd(end * VAD_WINDOW, forced=False)]
         if index + 1 - start < self._max_windows:

@@ -62,7 +62,8 @@ class SegmenterSettings:
     min_speech_s: float = 0.25  # shorter bursts are ignored
     max_utterance_s: float = 12.0  # longer speech is cut at the quietest point
     cut_search_fraction: float = 0.5  # the cut is searched in this last fraction of the utterance
-    pad_s: float = 0.1  # audio kept before the onset and after the end of speech
+    pre_roll_s: float = 0.3  # audio kept before the onset (the VAD reacts a little late to a soft onset)
+    post_roll_s: float = 0.1  # audio kept after the last speech window
 
     def __post_init__(self) -> None:
         if not 0 < self.threshold < 1:
@@ -73,8 +74,9 @@ class SegmenterSettings:
             _positive(f"segmenter.{name}", getattr(self, name))
         if not 0 < self.cut_search_fraction <= 1:
             raise ValueError(f"segmenter.cut_search_fraction must be in (0, 1], got {self.cut_search_fraction}")
-        if self.pad_s < 0:
-            raise ValueError(f"segmenter.pad_s must be >= 0, got {self.pad_s}")
+        if self.pre_roll_s < 0 or self.post_roll_s < 0:
+            raise ValueError(f"segmenter.pre_roll_s and post_roll_s must be >= 0, got {self.pre_roll_s}, "
+                             f"{self.post_roll_s}")
         if self.max_utterance_s <= 2 * self.min_speech_s:
             raise ValueError("segmenter.max_utterance_s must be more than twice min_speech_s")
 

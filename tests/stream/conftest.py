@@ -1,0 +1,46 @@
+"""Shared fixtures of the streaming tests: the toy bundle's runtime pieces and espeak-ng recordings."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+BENCH_DIR = Path(__file__).resolve().parents[2] / "bench"
+if str(BENCH_DIR) not in sys.path:
+    sys.path.insert(0, str(BENCH_DIR))
+
+from seamless_daemon.bundle import Bundle, load_bundle  # noqa: E402
+from seamless_daemon.runtime.incremental import IncrementalTranslator  # noqa: E402
+from seamless_daemon.runtime.pipeline import PIPELINE_ROLES, Translator  # noqa: E402
+from seamless_daemon.runtime.sessions import RuntimeOptions, open_sessions  # noqa: E402
+from seamless_daemon.runtime.vad import VadModel  # noqa: E402
+
+
+@dataclass(frozen=True)
+class ToyRuntime:
+    bundle: Bundle
+    path: Path
+    translator: Translator
+    incremental: IncrementalTranslator
+    vad: VadModel
+
+
+@pytest.fixture(scope="session")
+def espeak() -> str:
+    path = shutil.which("espeak-ng")
+    if path is None:
+        pytest.skip("espeak-ng is not installed")
+    return path
+
+
+@pytest.fixture(scope="session")
+def toy_runtime(toy_bundle: Path) -> ToyRuntime:
+    bundle = load_bundle(toy_bundle)
+    options = RuntimeOptions(intra_op_threads=2)
+    sessions = open_sessions(bundle, PIPELINE_ROLES, options)
+    return ToyRuntime(bundle, toy_bundle, Translator(bundle, options), IncrementalTranslator(bundle, sessions),
+                      VadModel.open(bundle, options))
