@@ -71,7 +71,7 @@ class ExportResult:
 def load_model(model: str, revision: str | None) -> SeamlessM4Tv2ForSpeechToSpeech:
     """Load a folder or hub id the way users do; accepts the full-model and speech-to-speech layouts."""
     try:
-        loaded = SeamlessM4Tv2ForSpeechToSpeech.from_pretrained(model, revision=revision, attn_implementation="eager")
+        loaded = SeamlessM4Tv2ForSpeechToSpeech.from_pretrained(model, revision=revision)
     except (OSError, ValueError) as err:
         first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ExportError(f"{model}: cannot load model: {first_line}") from None
