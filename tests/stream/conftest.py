@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -13,20 +12,12 @@ BENCH_DIR = Path(__file__).resolve().parents[2] / "bench"
 if str(BENCH_DIR) not in sys.path:
     sys.path.insert(0, str(BENCH_DIR))
 
-from seamless_daemon.bundle import Bundle, load_bundle  # noqa: E402
-from seamless_daemon.runtime.incremental import IncrementalTranslator  # noqa: E402
-from seamless_daemon.runtime.pipeline import PIPELINE_ROLES, Translator  # noqa: E402
-from seamless_daemon.runtime.sessions import RuntimeOptions, open_sessions  # noqa: E402
-from seamless_daemon.runtime.vad import VadModel  # noqa: E402
-
-
-@dataclass(frozen=True)
-class ToyRuntime:
-    bundle: Bundle
-    path: Path
-    translator: Translator
-    incremental: IncrementalTranslator
-    vad: VadModel
+from seamless_daemon.bundle import load_bundle
+from seamless_daemon.runtime.incremental import IncrementalTranslator
+from seamless_daemon.runtime.pipeline import PIPELINE_ROLES, Translator
+from seamless_daemon.runtime.sessions import RuntimeOptions, open_sessions
+from seamless_daemon.runtime.vad import VadModel
+from stream_helpers import ToyRuntime
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from seamless_daemon.stream.agreement import HypothesisMismatch, LocalAgreement
 
 W = "▁"

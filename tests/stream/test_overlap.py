@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
 from seamless_daemon.stream.events import Commit, Dropped, Throttled, UtteranceEnd
 from seamless_daemon.stream.overlap import OverlapPolicy, chunk_bounds
 from seamless_daemon.stream.settings import OverlapSettings, StreamSettings

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
-
 from seamless_daemon.stream.events import Commit, Partial, Translate, UtteranceEnd, UtteranceStart
 from seamless_daemon.stream.policy import StreamStateError, make_policy
 from seamless_daemon.stream.scheduler import StepScheduler
@@ -74,7 +73,7 @@ def test_agreement_commits_while_speaking_and_never_twice() -> None:
     assert [t for c in commits for t in c.token_ids] == [1, 2, 3, 4, 5, 6]
     assert any(not c.final and c.source_end < speech_end for c in commits)
     assert any(isinstance(o, Partial) for o in outputs)
-    end = [o for o in outputs if isinstance(o, UtteranceEnd)][0]
+    end = next(o for o in outputs if isinstance(o, UtteranceEnd))
     assert end.token_ids == (1, 2, 3, 4, 5, 6) and end.skipped_steps == 0
     assert policy.idle
 
@@ -82,7 +81,7 @@ def test_agreement_commits_while_speaking_and_never_twice() -> None:
 def test_agreement_skips_intermediate_steps_when_behind_and_still_finishes() -> None:
     policy, outputs, actions = drive("agreement", speech_probabilities(1.0, 2.4, 1.0), lag=RATE)
     assert all(a.final for a in actions)
-    end = [o for o in outputs if isinstance(o, UtteranceEnd)][0]
+    end = next(o for o in outputs if isinstance(o, UtteranceEnd))
     assert end.skipped_steps >= 4 and policy.skipped_steps == end.skipped_steps
     assert end.token_ids == (1, 2, 3, 4, 5, 6)
 
