@@ -80,6 +80,7 @@ class CaptureStats:
     queued_samples: int
     losses: int
     reopens: int
+    abandoned_streams: int  # dead streams PortAudio never let close; a restart reclaims them
     last_error: str
 
 
@@ -211,6 +212,7 @@ class Capture:
             queued_samples=ring.depth if ring is not None else 0,
             losses=sup.losses if sup is not None else 0,
             reopens=sup.reopens if sup is not None else 0,
+            abandoned_streams=sup.abandoned_streams if sup is not None else 0,
             last_error=sup.last_error if sup is not None else "",
         )
 

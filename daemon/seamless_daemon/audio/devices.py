@@ -36,6 +36,7 @@ AVAILABLE_LIST_LIMIT = 12  # names listed in a "no such device" error
 BACKOFF_FACTOR = 2.0
 SUPERVISOR_POLL_S = 0.1
 CLOSE_JOIN_TIMEOUT_S = 5.0
+CLOSE_STREAM_TIMEOUT_S = 2.0
 
 
 class AudioDeviceError(Exception):
@@ -216,6 +217,7 @@ class StreamSupervisor:
         self._last_error = ""
         self._losses = 0
         self._reopens = 0
+        self._abandoned = 0
         self._thread: threading.Thread | None = None
 
     @property
@@ -235,6 +237,11 @@ class StreamSupervisor:
     def reopens(self) -> int:
         """How many times the stream was reopened after a loss."""
         return self._reopens
+
+    @property
+    def abandoned_streams(self) -> int:
+        """Dead streams whose close never returned (see :meth:`_close_stream`)."""
+        return self._abandoned
 
     @property
     def stream(self) -> PortAudioStream | None:
@@ -290,9 +297,25 @@ class StreamSupervisor:
             self.report_lost("the stream was finished by PortAudio")
 
     def _close_stream(self) -> None:
+        """Abort and close the current stream, waiting at most ``CLOSE_STREAM_TIMEOUT_S``.
+
+        After a sound server dies, PortAudio's ALSA thread can spin without ever finishing, and
+        ``Pa_AbortStream`` then waits for it forever. The close runs on a helper thread so that such a
+        stream is abandoned (logged, counted) instead of blocking recovery.
+        """
         stream, self._stream = self._stream, None
         if stream is None:
             return
+        closer = threading.Thread(target=self._abort_and_close, args=(stream,), name=f"{self._name}-closer",
+                                  daemon=True)
+        closer.start()
+        closer.join(CLOSE_STREAM_TIMEOUT_S)
+        if closer.is_alive():
+            self._abandoned += 1
+            logger.warning("%s: a dead stream did not close within %g s; abandoned it", self._name,
+                           CLOSE_STREAM_TIMEOUT_S)
+
+    def _abort_and_close(self, stream: PortAudioStream) -> None:
         try:
             stream.abort()
             stream.close()

@@ -81,6 +81,7 @@ class PlayerStats:
     underflows: int
     losses: int
     reopens: int
+    abandoned_streams: int  # dead streams PortAudio never let close; a restart reclaims them
     last_error: str
 
 
@@ -272,6 +273,7 @@ class Player:
             underflows=self._underflows,
             losses=sup.losses if sup is not None else 0,
             reopens=sup.reopens if sup is not None else 0,
+            abandoned_streams=sup.abandoned_streams if sup is not None else 0,
             last_error=sup.last_error if sup is not None else "",
         )
 
