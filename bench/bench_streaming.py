@@ -1,7 +1,7 @@
 """Streaming simulator bench: each policy side by side on the same multi-sentence recordings.
 
     python bench/bench_streaming.py --bundle BUNDLE --out bench/results [--recordings 3] [--sentences 5]
-                                    [--lang fra] [--cost measured|fixed]
+                                    [--lang fra] [--cost measured|fixed] [--scale 1]
 
 Feeds espeak-ng recordings (bench/make_speech.py: toy-vocabulary sentences with 1.0–1.6 s pauses) through the
 real policy, the bundle's Silero VAD and the ONNX Runtime pipeline on a virtual clock
@@ -53,11 +53,17 @@ def word_errors(reference: str, hypothesis: str) -> tuple[int, int]:
     return row[-1], len(ref)
 
 
-def repeated_tokens(pieces: list[tuple[int, ...]]) -> int:
-    """Tokens each spoken piece repeats from the end of the piece before it (longest suffix = prefix match)."""
+def repeated_tokens(commits: list[Commit]) -> int:
+    """Tokens a spoken piece repeats from the end of the piece before it (longest suffix = prefix match), counted
+    where the two pieces come from different utterances translating overlapping audio. Within one utterance a
+    repeat is a position committed twice, counted separately (``recommitted_tokens``): a word the speaker said
+    twice is not a repeat."""
     total = 0
-    for before, after in itertools.pairwise(pieces):
-        total += max((k for k in range(1, min(len(before), len(after)) + 1) if before[-k:] == after[:k]), default=0)
+    for before, after in itertools.pairwise(commits):
+        if before.utterance_id == after.utterance_id or not overlaps(after, before.source_start, before.source_end):
+            continue
+        a, b = before.token_ids, after.token_ids
+        total += max((k for k in range(1, min(len(a), len(b)) + 1) if a[-k:] == b[:k]), default=0)
     return total
 
 
@@ -99,7 +105,7 @@ def evaluate(policy: str, results: list[SimulationResult], recordings: list[Reco
             span = set(range(commit.start_index, commit.end_index))
             recommitted += len(positions & span)
             positions |= span
-        repeats += repeated_tokens([piece.speak.commit.token_ids for piece in result.played])
+        repeats += repeated_tokens([piece.speak.commit for piece in result.played])
         for sentence in recording.sentences:
             pieces = [p for p in result.played if overlaps(p.speak.commit, sentence.start, sentence.end)]
             if pieces:
@@ -194,20 +200,23 @@ def main() -> None:
     parser.add_argument("--sentences", type=int, default=5)
     parser.add_argument("--lang", default="fra")
     parser.add_argument("--cost", choices=("measured", "fixed"), default="measured")
+    parser.add_argument("--scale", type=float, default=1.0,
+                        help="multiply measured costs (models a slower model or machine)")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     recordings = [make_recording(args.sentences, seed) for seed in range(args.recordings)]
     options = RuntimeOptions(intra_op_threads=args.threads)
-    figures, _, offline = run(args.bundle, recordings, args.lang, CostModel(kind=args.cost), options=options)
+    figures, _, offline = run(args.bundle, recordings, args.lang, CostModel(kind=args.cost, scale=args.scale), options=options)
     args.out.mkdir(parents=True, exist_ok=True)
     audio_s = sum(r.audio.size for r in recordings) / SAMPLE_RATE
-    report = {"bundle": str(args.bundle), "lang": args.lang, "cost": args.cost, "audio_s": audio_s,
+    report = {"bundle": str(args.bundle), "lang": args.lang, "cost": args.cost, "scale": args.scale, "audio_s": audio_s,
               "recordings": args.recordings, "offline_wer": offline,
               "policies": {name: asdict(f) for name, f in figures.items()}}
     (args.out / "streaming.json").write_text(json.dumps(report, indent=1))
     table = markdown(figures, offline)
     (args.out / "streaming.md").write_text(table + "\n")
-    print(f"{args.recordings} recordings, {audio_s:.1f} s of audio, target {args.lang}, cost {args.cost}")
+    print(f"{args.recordings} recordings, {audio_s:.1f} s of audio, target {args.lang}, cost {args.cost} "
+          f"x{args.scale}")
     print(table)
 
 
