@@ -11,14 +11,12 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from seamless_daemon import __version__
 from seamless_daemon.app.archive import RecordingArchive
-from seamless_daemon.app.metrics import LatencyStats
 from seamless_daemon.app.options import LiveOptions, OptionsHolder
 from seamless_daemon.app.recorder import Recorder, Recording, RecordState
 from seamless_daemon.app.worker import Worker, WorkerBusy
@@ -30,6 +28,8 @@ from seamless_daemon.control.commands import ArgumentError, CommandBusy, Command
 from seamless_daemon.control.events import EventBus, EventSubscription
 from seamless_daemon.control.wav import encode_pcm16_b64
 from seamless_daemon.runtime.pipeline import TranslationError, TranslationResult, Translator
+from seamless_daemon.service.metrics import Metrics
+from seamless_daemon.service.watchdog import Watchdog
 
 logger = logging.getLogger(__name__)
 
@@ -38,16 +38,6 @@ SOCKET_TRANSLATE_TIMEOUT_S = 300.0
 MS_PER_S = 1000.0
 MIN_RECORDING_S = 0.1
 RESTART_SECTIONS = ("bundle", "runtime", "audio", "control", "service")
-
-
-@dataclass
-class Counters:
-    recordings: int = 0
-    empty_recordings: int = 0
-    limit_stops: int = 0
-    translations: int = 0
-    translation_errors: int = 0
-    refused_busy: int = 0
 
 
 class Daemon:
@@ -61,7 +51,7 @@ class Daemon:
         player: Player,
         events: EventBus,
         reload_config: Callable[[], Config],
-        kick_watchdog: Callable[[], None],
+        watchdog: Watchdog,
     ) -> None:
         self._config = config
         self._translator = translator
@@ -70,11 +60,10 @@ class Daemon:
         self._events = events
         self._reload_config = reload_config
         self._options = OptionsHolder(LiveOptions.from_config(config))
-        self._worker = Worker(MAX_PENDING_JOBS, kick_watchdog)
+        self._worker = Worker(MAX_PENDING_JOBS, watchdog.kick, wake_s=watchdog.interval_s)
         self._recorder = Recorder(capture.read, translator.input_sample_rate, config.recording.max_seconds, self._on_limit)
-        self._latency = LatencyStats()
+        self._metrics = Metrics()
         self._archive = _archive(config)
-        self._counters = Counters()
         self._started = time.monotonic()
         self._lock = threading.Lock()  # serialises record/set/reload commands
 
@@ -107,7 +96,7 @@ class Daemon:
             self._capture.enabled = False
         self._events.publish("playback_start", utterance=utterance.id, duration_s=round(utterance.duration_s, 3))
         if utterance.tag is not None:
-            self._latency.add("stop_to_audio_ms", (time.monotonic() - utterance.tag) * MS_PER_S)
+            self._metrics.observe("stop_to_audio", time.monotonic() - utterance.tag)
 
     def on_playback_end(self, utterance: Utterance) -> None:
         self._events.publish("playback_end", utterance=utterance.id)
@@ -204,7 +193,7 @@ class Daemon:
         try:
             future = self._worker.submit("socket translation", lambda: self._translate(audio, lang, spk))
         except WorkerBusy as exc:
-            self._counters.refused_busy += 1
+            self._metrics.incr("refused_busy")
             raise CommandBusy(f"translation queue is full ({exc})") from None
         result: TranslationResult = future.result(timeout=SOCKET_TRANSLATE_TIMEOUT_S)
         self._publish_text(result, lang, origin="socket")
@@ -219,7 +208,7 @@ class Daemon:
     # --- translation jobs ------------------------------------------------------------------------------------
 
     def _on_limit(self, recording: Recording) -> None:
-        self._counters.limit_stops += 1
+        self._metrics.incr("limit_stops")
         self._events.publish("recording_limit", seconds=round(recording.duration_s, 3))
         try:
             self._submit_recording(recording)
@@ -228,16 +217,16 @@ class Daemon:
         self._publish_state()
 
     def _submit_recording(self, recording: Recording) -> dict[str, Any]:
-        self._counters.recordings += 1
+        self._metrics.incr("recordings")
         if recording.duration_s < MIN_RECORDING_S:
-            self._counters.empty_recordings += 1
+            self._metrics.incr("empty_recordings")
             raise CommandRefused(f"the recording holds only {recording.duration_s:.2f} s of audio; nothing to translate")
         options = self._options.get()
         stopped_at = time.monotonic()
         try:
             self._worker.submit("recording", lambda: self._translate_and_play(recording, options, stopped_at))
         except WorkerBusy as exc:
-            self._counters.refused_busy += 1
+            self._metrics.incr("refused_busy")
             raise CommandBusy(f"translation queue is full ({exc}); the recording was discarded") from None
         return {"state": "translating", "recorded_s": round(recording.duration_s, 3)}
 
@@ -248,12 +237,11 @@ class Daemon:
         try:
             result = self._translate(recording.samples, options.target_lang, options.speaker)
         except Exception as exc:  # a failed translation is reported; the daemon keeps running
-            self._counters.translation_errors += 1
+            self._metrics.incr("translation_errors")
             self._events.publish("error", message=f"translation failed: {exc}")
             raise
-        self._counters.translations += 1
-        self._latency.add("translate_ms", result.timings_ms.get("total", 0.0))
-        self._latency.add("rtf", result.timings_ms.get("total", 0.0) / MS_PER_S / max(recording.duration_s, 1e-6))
+        self._metrics.incr("translations")
+        self._metrics.observe("translate", result.timings_ms.get("total", 0.0) / MS_PER_S)
         self._publish_text(result, options.target_lang, origin="recording")
         if result.waveform.size:
             self._player.play(result.waveform, tag=stopped_at)
@@ -290,6 +278,7 @@ class Daemon:
 
     def status(self) -> dict[str, Any]:
         cap, play = self._capture.stats(), self._player.stats()
+        metrics = self._metrics.snapshot()
         return {
             "version": __version__,
             "state": self.state(),
@@ -311,8 +300,8 @@ class Daemon:
             "recording": {"state": self._recorder.state.value, "recorded_s": round(self._recorder.recorded_s, 3),
                           "max_seconds": self._config.recording.max_seconds},
             "queues": {"jobs_pending": self._worker.pending, "jobs_max": MAX_PENDING_JOBS},
-            "counters": vars(self._counters).copy(),
-            "latency": self._latency.snapshot(),
+            "counters": metrics.counters,
+            "latency_median_ms": {name: round(value, 1) for name, value in metrics.median_ms.items()},
             "uptime_s": round(time.monotonic() - self._started, 1),
         }
 

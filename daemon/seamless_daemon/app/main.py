@@ -115,7 +115,7 @@ class Runner:
         self._player = Player(_player_settings(config), on_start=self._on_playback_start,
                               on_end=self._on_playback_end, on_error=self._on_audio_error)
         self._daemon = Daemon(config, translator, self._capture, self._player, self._events,
-                              reload_config=self._read_config, kick_watchdog=services.watchdog.kick)
+                              reload_config=self._read_config, watchdog=services.watchdog)
         self._server = ControlServer(CommandTable(self._daemon, config.recording.max_seconds), config.control)
 
     # The audio threads call these; they forward to the daemon, which exists by the time audio starts.
@@ -188,7 +188,8 @@ def run(config_path: str, config: Config) -> int:
     translator = load_translator(config)
     notifier.status("warming up the model")
     translator.warmup()
-    runner = Runner(config_path, config, translator, Services(notifier=notifier, watchdog=Watchdog(notifier)))
+    watchdog = Watchdog(notifier=notifier)
+    runner = Runner(config_path, config, translator, Services(notifier=notifier, watchdog=watchdog))
     runner.start()
     logger.info("ready: %s", runner._status_line())
     runner.run()

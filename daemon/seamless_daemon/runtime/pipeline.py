@@ -35,7 +35,7 @@ from seamless_daemon.runtime.t2u_glue import SPACE, prepare_t2u_inputs, units_fo
 logger = logging.getLogger(__name__)
 
 PIPELINE_ROLES = (ROLE_SPEECH_ENCODER, ROLE_DECODER_INIT, ROLE_DECODER_STEP, ROLE_T2U, ROLE_VOCODER)
-STAGES = ("features", "encoder", "decoder", "t2u", "vocoder")
+STAGES = ("features", "encoder", "decoder", "decoder_t2u_pass", "t2u", "vocoder")
 MS_PER_SECOND = 1000.0
 WARMUP_SECONDS = 1.0
 WARMUP_NOISE_LEVEL = 0.01
@@ -149,7 +149,16 @@ class Translator:
         rng = np.random.default_rng(WARMUP_SEED)
         samples = int(WARMUP_SECONDS * self.input_sample_rate)
         noise = (rng.standard_normal(samples) * WARMUP_NOISE_LEVEL).astype(np.float32)
-        result = self.translate(noise, self.languages[0], 0, WARMUP_MAX_NEW_TOKENS)
+        lang = self.languages[0]
+        result = self.translate(noise, lang, 0, WARMUP_MAX_NEW_TOKENS)
+        if not result.unit_ids:
+            # Noise translated to nothing: run the speech graphs on a made-up sentence so they are warm too.
+            timer = _Timer()
+            manifest = self.bundle.manifest
+            special = manifest.special_ids
+            word = next(int(i) for i in manifest.id_to_text if int(i) not in self._hidden_ids)
+            sequence = [special.decoder_start, manifest.languages.text[lang], word, special.eos]
+            self._speak(timer, sequence, self._encode(timer, noise), lang, 0)
         logger.info("warm-up done in %.0f ms", result.timings_ms["total"])
 
     def text_for(self, ids: list[int]) -> str:
@@ -177,7 +186,8 @@ class Translator:
             return _Speech(unit_ids=np.zeros(0, dtype=np.int64), waveform=np.zeros(0, dtype=np.float32))
         t2u_inputs = prepare_t2u_inputs(sequence, manifest.special_ids, manifest.id_to_text, manifest.char_to_id)
         hidden = timer.measure(
-            "decoder", lambda: self._decoder.full_pass(t2u_inputs.decoder_input_ids, encoder)["last_hidden_state"]
+            "decoder_t2u_pass",
+            lambda: self._decoder.full_pass(t2u_inputs.decoder_input_ids, encoder)["last_hidden_state"],
         )
         t2u = timer.measure("t2u", lambda: self._sessions[ROLE_T2U].run({
             "inputs_embeds": hidden, "attention_mask": t2u_inputs.attention_mask,
