@@ -23,7 +23,7 @@ def _systemd_analyze() -> str:
     found = shutil.which("systemd-analyze")
     if found:
         return found
-    proc = subprocess.run(["apt-get", "install", "-y", "-qq", "systemd"], capture_output=True, text=True)
+    proc = subprocess.run(["apt-get", "install", "-y", "-qq", "systemd"], check=False, capture_output=True, text=True)
     found = shutil.which("systemd-analyze")
     if not found:
         pytest.skip(f"systemd-analyze is missing and `apt-get install systemd` failed: "
@@ -58,7 +58,7 @@ def test_exec_start_is_the_installed_entry_point() -> None:
 def test_verify_prints_nothing(analyze: str, unit_dir: Path) -> None:
     proc = subprocess.run(
         [analyze, "verify", "--man=no", str(unit_dir / SERVICE), str(unit_dir / SOCKET)],
-        capture_output=True, text=True, cwd=unit_dir, timeout=ANALYZE_TIMEOUT_S,
+        check=False, capture_output=True, text=True, cwd=unit_dir, timeout=ANALYZE_TIMEOUT_S,
     )
     # misspelled keys and bad values are only warnings with exit status 0: any output is a failure
     assert (proc.returncode, proc.stdout + proc.stderr) == (0, "")
@@ -67,7 +67,7 @@ def test_verify_prints_nothing(analyze: str, unit_dir: Path) -> None:
 def test_verify_would_catch_a_bad_key(analyze: str, unit_dir: Path) -> None:
     unit = unit_dir / SERVICE
     unit.write_text(unit.read_text().replace("NoNewPrivileges=yes", "NoNewPrivilege=yes"))
-    proc = subprocess.run([analyze, "verify", "--man=no", str(unit)], capture_output=True, text=True,
+    proc = subprocess.run([analyze, "verify", "--man=no", str(unit)], check=False, capture_output=True, text=True,
                           cwd=unit_dir, timeout=ANALYZE_TIMEOUT_S)
     assert "NoNewPrivilege" in proc.stdout + proc.stderr
 
@@ -75,7 +75,7 @@ def test_verify_would_catch_a_bad_key(analyze: str, unit_dir: Path) -> None:
 def test_security_exposure(analyze: str, unit_dir: Path) -> None:
     proc = subprocess.run(
         [analyze, "security", "--offline=yes", "--no-pager", str(unit_dir / SERVICE)],
-        capture_output=True, text=True, cwd=unit_dir, timeout=ANALYZE_TIMEOUT_S,
+        check=False, capture_output=True, text=True, cwd=unit_dir, timeout=ANALYZE_TIMEOUT_S,
     )
     match = EXPOSURE_RE.search(proc.stdout + proc.stderr)
     assert match, proc.stdout + proc.stderr

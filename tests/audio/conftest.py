@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -38,9 +38,9 @@ def _reinit_portaudio() -> None:
 
 @pytest.fixture(scope="session")
 def virtual_audio() -> Iterator[VirtualAudio]:
-    was_running = subprocess.run([str(SCRIPT), "status"], capture_output=True).returncode == 0
+    was_running = subprocess.run([str(SCRIPT), "status"], check=False, capture_output=True).returncode == 0
     try:
-        proc = subprocess.run([str(SCRIPT), "start"], capture_output=True, text=True, timeout=START_TIMEOUT_S)
+        proc = subprocess.run([str(SCRIPT), "start"], check=False, capture_output=True, text=True, timeout=START_TIMEOUT_S)
     except (OSError, subprocess.TimeoutExpired) as exc:
         pytest.skip(f"scripts/virtual-audio.sh could not start the sound server: {exc}")
     if proc.returncode != 0:
@@ -49,4 +49,4 @@ def virtual_audio() -> Iterator[VirtualAudio]:
     _reinit_portaudio()
     yield VirtualAudio(SCRIPT, VA_DIR / "pulseaudio.pid")
     if not was_running:
-        subprocess.run([str(SCRIPT), "stop"], capture_output=True)
+        subprocess.run([str(SCRIPT), "stop"], check=False, capture_output=True)

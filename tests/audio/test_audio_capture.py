@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import sounddevice as sd
-
 from audio_helpers import MODEL_RATE, best_match, chirp, collect, rms, wait_until
 from seamless_daemon.audio.capture import Capture, CaptureSettings
 from seamless_daemon.audio.devices import AudioDeviceError, StreamState

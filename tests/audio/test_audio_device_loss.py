@@ -8,7 +8,6 @@ import threading
 
 import pytest
 import sounddevice as sd
-
 from audio_helpers import MODEL_RATE, best_match, chirp, collect, wait_until
 from seamless_daemon.audio.capture import Capture, CaptureSettings
 from seamless_daemon.audio.devices import StreamState

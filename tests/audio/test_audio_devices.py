@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import sounddevice as sd
-
 from seamless_daemon.audio.devices import AudioDeviceError, Backoff, resolve_device
 
 pytestmark = pytest.mark.audio

@@ -6,7 +6,6 @@ import threading
 
 import numpy as np
 import pytest
-
 from audio_helpers import best_match, chirp, collect
 from seamless_daemon.audio.capture import Capture, CaptureSettings
 from seamless_daemon.audio.playback import Player, PlayerSettings, Utterance

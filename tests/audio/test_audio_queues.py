@@ -6,7 +6,6 @@ import threading
 
 import numpy as np
 import pytest
-
 from seamless_daemon.audio.queues import DropOldestQueue, SampleRing
 
 JOIN_S = 10.0

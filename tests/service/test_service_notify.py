@@ -9,12 +9,11 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 import pytest
-
 from seamless_daemon.service import notify as notify_mod
 from seamless_daemon.service.notify import Notifier
 from seamless_daemon.service.watchdog import Watchdog, WatchdogConfig, watchdog_config

@@ -12,8 +12,9 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping, TextIO
+from typing import TextIO
 
 logger = logging.getLogger(__name__)
 
@@ -47,9 +48,9 @@ def parse_level(level: str | int) -> int:
     if isinstance(level, int) and not isinstance(level, bool):
         return level
     value = logging.getLevelName(str(level).strip().upper())
-    if not isinstance(value, int):
-        raise ValueError(f"log level: unknown level {level!r}; use debug, info, warning, error or critical")
-    return value
+    if isinstance(value, int):
+        return value
+    raise ValueError(f"log level: unknown level {level!r}; use debug, info, warning, error or critical")
 
 
 def setup_logging(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from typing import Callable
+from collections.abc import Callable
 
 logger = logging.getLogger(__name__)
 
