@@ -3,11 +3,13 @@
 ``tiny_checkpoint`` / ``tiny_bundle``: a seeded random tiny SeamlessM4T v2 checkpoint and its fp32 bundle.
 ``toy_checkpoint`` / ``toy_bundle``: the small trained checkpoint in tests/data/toy-s2tt and its fp32 bundle.
 
-Set ``SEAMLESS_TEST_CACHE`` to a folder to keep these between runs (delete it after changing the export code).
+Set ``SEAMLESS_TEST_CACHE`` to a folder to keep these between runs; entries are keyed by a digest of the export
+code, so a change there builds fresh ones.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -22,6 +24,17 @@ CACHE_ENV = "SEAMLESS_TEST_CACHE"
 TINY_SEED = 0
 DATA_DIR = Path(__file__).parent / "data"
 TOY_CHECKPOINT = DATA_DIR / "toy-s2tt"
+EXPORT_SOURCES = Path(__file__).resolve().parents[1] / "export" / "seamless_export"
+BUNDLE_SOURCE = Path(__file__).resolve().parents[1] / "daemon" / "seamless_daemon" / "bundle.py"
+DIGEST_CHARS = 12
+
+
+def _source_digest() -> str:
+    """A digest of the export and bundle code: a cached model built by other code is never reused."""
+    digest = hashlib.sha256()
+    for path in sorted([*EXPORT_SOURCES.rglob("*.py"), BUNDLE_SOURCE]):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:DIGEST_CHARS]
 
 
 def _cached(tmp_path_factory: pytest.TempPathFactory, name: str, build: Callable[[Path], None]) -> Path:
@@ -31,7 +44,7 @@ def _cached(tmp_path_factory: pytest.TempPathFactory, name: str, build: Callable
         target = tmp_path_factory.mktemp("models") / name
         build(target)
         return target
-    target = Path(cache) / name
+    target = Path(cache) / f"{name}-{_source_digest()}"
     if target.is_dir():
         return target
     partial = Path(cache) / f".{name}.partial-{os.getpid()}"

@@ -13,10 +13,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-from torch import nn
-from transformers.cache_utils import DynamicCache, EncoderDecoderCache
-from transformers.models.seamless_m4t_v2 import modeling_seamless_m4t_v2 as seamless
-
 from seamless_daemon.bundle import (
     ROLE_DECODER_INIT,
     ROLE_DECODER_STEP,
@@ -24,6 +20,9 @@ from seamless_daemon.bundle import (
     ROLE_T2U,
     ROLE_VOCODER,
 )
+from torch import nn
+from transformers.cache_utils import DynamicCache, EncoderDecoderCache
+from transformers.models.seamless_m4t_v2 import modeling_seamless_m4t_v2 as seamless
 
 logger = logging.getLogger(__name__)
 
@@ -171,7 +170,9 @@ class DecoderInitPart(nn.Module):
         for self_layer, cross_layer in zip(cache.self_attention_cache.layers, cache.cross_attention_cache.layers):
             present += [self_layer.keys, self_layer.values, cross_layer.keys, cross_layer.values]
         hidden = out.last_hidden_state
-        return (self.model.lm_head(hidden), hidden, *present)
+        # Only the last position's logits are ever used (the next token); the second pass over the whole
+        # sequence needs only the hidden states, so the vocabulary projection runs on one position.
+        return (self.model.lm_head(hidden[:, -1:, :]), hidden, *present)
 
 
 def _decoder_init_inputs(dims: ModelDims, shape: SampleShape, generator: torch.Generator) -> Inputs:
@@ -186,7 +187,7 @@ def _decoder_init_axes(dims: ModelDims) -> dict[str, dict[int, str]]:
         "input_ids": {0: "B", 1: "L"},
         "encoder_hidden_states": {0: "B", 1: "S"},
         "encoder_attention_mask": {0: "B", 1: "S"},
-        "logits": {0: "B", 1: "L"},
+        "logits": {0: "B"},
         "last_hidden_state": {0: "B", 1: "L"},
     }
     for name in _kv_names(dims, "present"):
