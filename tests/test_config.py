@@ -38,6 +38,24 @@ def test_shipped_file_documents_every_key() -> None:
             assert section in data
             continue
         assert set(data[section]) == set(vars(value)), section
+    for name, value in vars(defaults.streaming).items():
+        if not isinstance(value, (str, float)):
+            assert set(data["streaming"][name]) == set(vars(value)), f"streaming.{name}"
+
+
+def test_streaming_knobs_are_converted(tmp_path: Path) -> None:
+    text = ("bundle: /b\nstreaming:\n  policy: overlap\n  min_translate_s: 0.2\n"
+            "  overlap: {chunk_s: 3, overlap_s: 1, min_output_gap_s: 0, history_s: 6}\n"
+            "  segmenter: {threshold: 0.6, release_margin: 0, max_utterance_s: 8, cut_search_fraction: 1}\n"
+            "  agreement: {step_s: 0.25, max_lag_s: 0, word_boundary: false}\n"
+            "  budget: {tokens_per_second: 6, extra_tokens: 4}\n")
+    streaming = load_config(write(tmp_path, text)).streaming
+    assert streaming.policy == "overlap" and streaming.min_translate_s == 0.2
+    assert (streaming.overlap.chunk_s, streaming.overlap.overlap_s, streaming.overlap.history_s) == (3.0, 1.0, 6.0)
+    assert streaming.segmenter.threshold == 0.6 and streaming.segmenter.release_margin == 0.0
+    assert streaming.segmenter.min_silence_s == 0.6  # untouched keys keep their defaults
+    assert streaming.agreement.word_boundary is False and streaming.agreement.step_s == 0.25
+    assert streaming.budget.extra_tokens == 4 and streaming.budget.tokens_per_second == 6.0
 
 
 def test_bundle_only_config_loads_with_defaults(tmp_path: Path) -> None:
@@ -112,6 +130,27 @@ def test_config_is_frozen() -> None:
         ("translation: {target_lang: French}", "translation.target_lang: must be a language code"),
         ("translation: {max_new_tokens: 0}", "translation.max_new_tokens: must be an integer >= 1, got 0"),
         ("audio: [1, 2]", "audio: must be a mapping of keys, got [1, 2]"),
+        ("streaming: {min_translate_s: 0}", "streaming.min_translate_s: must be a number > 0, got 0"),
+        ("streaming: {overlap: {chunk_s: -1}}", "streaming.overlap.chunk_s: must be a number > 0, got -1"),
+        ("streaming: {overlap: {overlap_s: 2.0}}", "streaming.overlap.overlap_s: must be < streaming.overlap.chunk_s"),
+        ("streaming: {overlap: {min_output_gap_s: -0.1}}", "streaming.overlap.min_output_gap_s: must be a number >= 0"),
+        ("streaming: {overlap: {history_s: 1.0}}", "streaming.overlap.history_s: must be >= streaming.overlap.chunk_s"),
+        ("streaming: {overlap: {size: 1}}", "streaming.overlap.size: unknown key (allowed: chunk_s, overlap_s"),
+        ("streaming: {overlap: 3}", "streaming.overlap: must be a mapping of keys, got 3"),
+        ("streaming: {segmenter: {threshold: 1.5}}", "streaming.segmenter.threshold: must be a number in (0, 1)"),
+        ("streaming: {segmenter: {release_margin: 0.6}}",
+         "streaming.segmenter.release_margin: must be < streaming.segmenter.threshold (0.5)"),
+        ("streaming: {segmenter: {min_silence_s: 0}}", "streaming.segmenter.min_silence_s: must be a number > 0"),
+        ("streaming: {segmenter: {cut_search_fraction: 1.5}}",
+         "streaming.segmenter.cut_search_fraction: must be in (0, 1]"),
+        ("streaming: {segmenter: {pre_roll_s: -1}}", "streaming.segmenter.pre_roll_s: must be a number >= 0"),
+        ("streaming: {segmenter: {max_utterance_s: 0.4}}",
+         "streaming.segmenter.max_utterance_s: must be more than twice"),
+        ("streaming: {agreement: {step_s: 0}}", "streaming.agreement.step_s: must be a number > 0, got 0"),
+        ("streaming: {agreement: {max_lag_s: -1}}", "streaming.agreement.max_lag_s: must be a number >= 0"),
+        ("streaming: {agreement: {word_boundary: 1}}", "streaming.agreement.word_boundary: must be true or false"),
+        ("streaming: {budget: {tokens_per_second: 0}}", "streaming.budget.tokens_per_second: must be a number > 0"),
+        ("streaming: {budget: {extra_tokens: 0}}", "streaming.budget.extra_tokens: must be an integer >= 1, got 0"),
     ],
 )
 def test_errors_name_the_key_path(tmp_path: Path, snippet: str, expected: str) -> None:
@@ -183,3 +222,11 @@ def test_default_message_limit_fits_a_30_s_float_stereo_wav_as_base64() -> None:
     base64_bytes = 4 * -(-wav_bytes // 3)
     request_overhead = 200
     assert base64_bytes + request_overhead <= ControlConfig().max_message_bytes
+
+
+def test_streaming_defaults_are_the_policy_defaults() -> None:
+    from seamless_daemon.app.stream_mode import stream_settings
+    from seamless_daemon.stream.settings import StreamSettings
+
+    assert stream_settings(Config(bundle=SHIPPED_BUNDLE).streaming, "agreement") == StreamSettings()
+    assert load_config(SHIPPED).streaming.policy == StreamSettings().policy

@@ -112,8 +112,54 @@ class LoggingConfig:
 
 
 @dataclass(frozen=True)
+class OverlapConfig:
+    """The seed's fixed chunks (``streaming.overlap``)."""
+
+    chunk_s: float = 2.0
+    overlap_s: float = 0.5
+    min_output_gap_s: float = 0.5
+    history_s: float = 10.0
+
+
+@dataclass(frozen=True)
+class SegmenterConfig:
+    """VAD segmentation into utterances (``streaming.segmenter``)."""
+
+    threshold: float = 0.5
+    release_margin: float = 0.15
+    min_silence_s: float = 0.6
+    min_speech_s: float = 0.25
+    max_utterance_s: float = 12.0
+    cut_search_fraction: float = 0.5
+    pre_roll_s: float = 0.3
+    post_roll_s: float = 0.1
+
+
+@dataclass(frozen=True)
+class AgreementConfig:
+    """LocalAgreement-2 re-translation (``streaming.agreement``)."""
+
+    step_s: float = 0.5
+    max_lag_s: float = 0.5
+    word_boundary: bool = True
+
+
+@dataclass(frozen=True)
+class BudgetConfig:
+    """Token limit per step (``streaming.budget``): tokens_per_second × audio seconds + extra_tokens."""
+
+    tokens_per_second: float = 8.0
+    extra_tokens: int = 8
+
+
+@dataclass(frozen=True)
 class StreamingConfig:
     policy: str = "agreement"
+    min_translate_s: float = 0.1
+    overlap: OverlapConfig = field(default_factory=OverlapConfig)
+    segmenter: SegmenterConfig = field(default_factory=SegmenterConfig)
+    agreement: AgreementConfig = field(default_factory=AgreementConfig)
+    budget: BudgetConfig = field(default_factory=BudgetConfig)
 
 
 @dataclass(frozen=True)
@@ -205,6 +251,25 @@ def _positive_number(value: Any, key: str) -> float:
     return float(value)
 
 
+def _non_negative_number(value: Any, key: str) -> float:
+    if not _is_number(value) or value < 0:
+        raise _Invalid(key, f"must be a number >= 0, got {_show(value)}")
+    return float(value)
+
+
+def _fraction(open_low: bool) -> Checker:
+    """A number in (0, 1) when ``open_low``, else in [0, 1)."""
+
+    def check(value: Any, key: str) -> float:
+        low_ok = _is_number(value) and (value > 0 if open_low else value >= 0)
+        if not low_ok or value >= 1:
+            bounds = "(0, 1)" if open_low else "[0, 1)"
+            raise _Invalid(key, f"must be a number in {bounds}, got {_show(value)}")
+        return float(value)
+
+    return check
+
+
 def _bool(value: Any, key: str) -> bool:
     if not isinstance(value, bool):
         raise _Invalid(key, f"must be true or false, got {_show(value)}")
@@ -268,7 +333,51 @@ def _path(value: Any, key: str) -> Path:
     return Path(_text(value, key))
 
 
+def _mapping(cls: type, checkers: Mapping[str, Checker]) -> Checker:
+    """A nested mapping of keys (e.g. ``streaming.overlap``), checked key by key into ``cls``."""
+
+    def check(value: Any, key: str) -> Any:
+        if value is None:
+            return cls()
+        if not isinstance(value, dict):
+            raise _Invalid(key, f"must be a mapping of keys, got {_show(value)}")
+        _check_keys(value, checkers, f"{key}.")
+        return cls(**{name: checkers[name](item, f"{key}.{name}") for name, item in value.items()})
+
+    return check
+
+
 # --- sections ----------------------------------------------------------------------------------------------
+
+STREAMING_CHECKERS: dict[str, Checker] = {
+    "policy": _enum(STREAMING_POLICIES),
+    "min_translate_s": _positive_number,
+    "overlap": _mapping(OverlapConfig, {
+        "chunk_s": _positive_number,
+        "overlap_s": _non_negative_number,
+        "min_output_gap_s": _non_negative_number,
+        "history_s": _positive_number,
+    }),
+    "segmenter": _mapping(SegmenterConfig, {
+        "threshold": _fraction(open_low=True),
+        "release_margin": _fraction(open_low=False),
+        "min_silence_s": _positive_number,
+        "min_speech_s": _positive_number,
+        "max_utterance_s": _positive_number,
+        "cut_search_fraction": _positive_number,
+        "pre_roll_s": _non_negative_number,
+        "post_roll_s": _non_negative_number,
+    }),
+    "agreement": _mapping(AgreementConfig, {
+        "step_s": _positive_number,
+        "max_lag_s": _non_negative_number,
+        "word_boundary": _bool,
+    }),
+    "budget": _mapping(BudgetConfig, {
+        "tokens_per_second": _positive_number,
+        "extra_tokens": _int(1),
+    }),
+}
 
 SECTION_SCHEMAS: dict[str, tuple[type, dict[str, Checker]]] = {
     "translation": (TranslationConfig, {
@@ -308,7 +417,7 @@ SECTION_SCHEMAS: dict[str, tuple[type, dict[str, Checker]]] = {
     }),
     "service": (ServiceConfig, {"stop_timeout_s": _positive_number}),
     "logging": (LoggingConfig, {"level": _enum(LOG_LEVELS)}),
-    "streaming": (StreamingConfig, {"policy": _enum(STREAMING_POLICIES)}),
+    "streaming": (StreamingConfig, STREAMING_CHECKERS),
 }
 TOP_LEVEL_CHECKERS: dict[str, Checker] = {"bundle": _path, "mode": _enum(MODES)}
 
@@ -331,6 +440,28 @@ def _parse_section(name: str, value: Any) -> Any:
     return cls(**kwargs)
 
 
+def _check_streaming(streaming: StreamingConfig) -> None:
+    """The knobs that depend on each other (the same rules as ``stream.settings``)."""
+    overlap, segmenter = streaming.overlap, streaming.segmenter
+    if overlap.overlap_s >= overlap.chunk_s:
+        raise _Invalid("streaming.overlap.overlap_s",
+                       f"must be < streaming.overlap.chunk_s ({overlap.chunk_s}), got {overlap.overlap_s}")
+    if overlap.history_s < overlap.chunk_s:
+        raise _Invalid("streaming.overlap.history_s",
+                       f"must be >= streaming.overlap.chunk_s ({overlap.chunk_s}), got {overlap.history_s}")
+    if segmenter.release_margin >= segmenter.threshold:
+        raise _Invalid("streaming.segmenter.release_margin",
+                       f"must be < streaming.segmenter.threshold ({segmenter.threshold}), "
+                       f"got {segmenter.release_margin}")
+    if segmenter.cut_search_fraction > 1:
+        raise _Invalid("streaming.segmenter.cut_search_fraction",
+                       f"must be in (0, 1], got {segmenter.cut_search_fraction}")
+    if segmenter.max_utterance_s <= 2 * segmenter.min_speech_s:
+        raise _Invalid("streaming.segmenter.max_utterance_s",
+                       f"must be more than twice streaming.segmenter.min_speech_s ({segmenter.min_speech_s}), "
+                       f"got {segmenter.max_utterance_s}")
+
+
 def _check_cross_fields(config: Config) -> None:
     audio = config.audio
     if audio.reopen_backoff_max_s < audio.reopen_backoff_initial_s:
@@ -339,6 +470,7 @@ def _check_cross_fields(config: Config) -> None:
             f"must be >= audio.reopen_backoff_initial_s ({audio.reopen_backoff_initial_s}), "
             f"got {audio.reopen_backoff_max_s}",
         )
+    _check_streaming(config.streaming)
 
 
 def parse_config(data: Any, origin: str = "") -> Config:

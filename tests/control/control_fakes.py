@@ -60,11 +60,22 @@ class FakeControl:
         return {"state": self.state}
 
     def set_options(self, target_lang: str | None, source_lang: str | None, speaker: int | None,
-                    mode: str | None) -> dict[str, Any]:
-        given = {"target_lang": target_lang, "source_lang": source_lang, "speaker": speaker, "mode": mode}
+                    mode: str | None, policy: str | None) -> dict[str, Any]:
+        given = {"target_lang": target_lang, "source_lang": source_lang, "speaker": speaker, "mode": mode,
+                 "policy": policy}
         self._enter("set_options", given)
         self.options.update({key: value for key, value in given.items() if value is not None})
         return dict(self.options)
+
+    def stream_start(self) -> dict[str, Any]:
+        self._enter("stream_start")
+        self.options["mode"], self.state = "streaming", "streaming"
+        return {"state": self.state, **self.options}
+
+    def stream_stop(self) -> dict[str, Any]:
+        self._enter("stream_stop")
+        self.options["mode"], self.state = "complete", "idle"
+        return {"state": self.state, **self.options}
 
     def swap_languages(self) -> dict[str, Any]:
         self._enter("swap_languages")

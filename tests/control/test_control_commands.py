@@ -53,7 +53,11 @@ def test_record_actions_call_the_controller(table: CommandTable, control: FakeCo
         ("record", {}, 'record: argument "action" must be one of start, stop, cancel'),
         ("record", {"action": "pause"}, 'argument "action" must be one of'),
         ("record", {"action": 1}, 'argument "action"'),
-        ("set", {}, "set: give at least one of target_lang, source_lang, speaker, mode"),
+        ("set", {}, "set: give at least one of target_lang, source_lang, speaker, mode, policy"),
+        ("set", {"policy": "eager"}, 'argument "policy" must be one of overlap, vad, agreement'),
+        ("stream", {}, 'stream: argument "action" must be one of start, stop'),
+        ("stream", {"action": "pause"}, 'argument "action" must be one of start, stop'),
+        ("stream", {"action": "start", "policy": "vad"}, 'stream: unknown argument "policy"'),
         ("set", {"speaker": "2"}, 'set: argument "speaker" must be an integer'),
         ("set", {"speaker": True}, 'argument "speaker" must be an integer'),
         ("set", {"speaker": -1}, 'argument "speaker" must be an integer between 0'),
@@ -87,8 +91,30 @@ def test_set_passes_only_given_options(table: CommandTable, control: FakeControl
     response = run(table, "set", {"target_lang": "deu", "speaker": 3})
     assert response.ok and response.result is not None
     assert control.calls == [("set_options", {"target_lang": "deu", "source_lang": None, "speaker": 3,
-                                              "mode": None})]
+                                              "mode": None, "policy": None})]
     assert response.result["target_lang"] == "deu"
+
+
+def test_set_policy_is_passed_on(table: CommandTable, control: FakeControl) -> None:
+    response = run(table, "set", {"policy": "overlap"})
+    assert response.ok and response.result is not None and response.result["policy"] == "overlap"
+    assert control.calls[-1] == ("set_options", {"target_lang": None, "source_lang": None, "speaker": None,
+                                                 "mode": None, "policy": "overlap"})
+
+
+@pytest.mark.parametrize(("action", "method", "state"), [("start", "stream_start", "streaming"),
+                                                         ("stop", "stream_stop", "idle")])
+def test_stream_actions_call_the_daemon(table: CommandTable, control: FakeControl, action: str, method: str,
+                                        state: str) -> None:
+    response = run(table, "stream", {"action": action})
+    assert response.ok and response.result is not None and response.result["state"] == state
+    assert control.calls[-1][0] == method
+
+
+def test_stream_refusal_is_refused(table: CommandTable, control: FakeControl) -> None:
+    control.refuse.add("stream_start")
+    code, message = error_of(run(table, "stream", {"action": "start"}))
+    assert code is ErrorCode.REFUSED and message.startswith("stream: stream_start refused")
 
 
 def test_swap_and_reload(table: CommandTable) -> None:

@@ -87,6 +87,20 @@ def test_set_and_swap(server: ControlServer, settings: ControlConfig, control: F
     assert control.options["source_lang"] == "deu"
 
 
+def test_stream_start_stop_and_policy(server: ControlServer, settings: ControlConfig, control: FakeControl) -> None:
+    started = ctl("--socket", settings.socket, "--json", "stream", "start")
+    assert started.returncode == 0, started.stderr
+    assert json.loads(started.stdout)["state"] == "streaming"
+    assert ctl("--socket", settings.socket, "set", "--policy", "vad").returncode == 0
+    assert control.options["policy"] == "vad"
+    assert ctl("--socket", settings.socket, "stream", "stop").returncode == 0
+    assert control.options["mode"] == "complete"
+    control.refuse.add("stream_start")
+    refused = ctl("--socket", settings.socket, "stream", "start")
+    assert refused.returncode == 3 and "stream_start refused" in refused.stderr
+    assert ctl("--socket", settings.socket, "set", "--policy", "eager").returncode == 2
+
+
 def test_translate_writes_a_16k_wav(server: ControlServer, settings: ControlConfig, control: FakeControl,
                                     tmp_path: Path) -> None:
     samples = (np.sin(np.arange(24000) / 7) * 0.3).astype(np.float32)

@@ -1,8 +1,13 @@
-"""The daemon: complete-recording mode, control commands and status, wired to audio, runtime and events.
+"""The daemon: complete-recording and streaming modes, control commands and status, wired to audio, runtime
+and events.
 
-Threads: the recorder drains the microphone; the worker runs translations one at a time (and feeds the
-watchdog); the player's own threads play results; the control server has one thread per connection. The
-model (ONNX Runtime sessions) is shared; each translation's state lives in its job.
+Threads: the recorder drains the microphone (in complete mode); the worker runs translations one at a time;
+while streaming, the streaming loop reads the microphone and translates inline; the worker and the streaming
+loop both feed the watchdog through :class:`~.liveness.Liveness`; the player's own threads play results; the
+control server has one thread per connection. The model (ONNX Runtime sessions) is shared.
+
+Recording and streaming exclude each other: ``record start`` while streaming is refused, and so is starting
+streaming while a recording is open or pending.
 """
 
 from __future__ import annotations
@@ -10,15 +15,19 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 
 from seamless_daemon import __version__
 from seamless_daemon.app.archive import RecordingArchive
+from seamless_daemon.app.liveness import STALE_WAKES, Liveness
 from seamless_daemon.app.options import LiveOptions, OptionsHolder
 from seamless_daemon.app.recorder import Recorder, Recording, RecordState
+from seamless_daemon.app.stream_mode import StreamingMode, stream_settings
+from seamless_daemon.app.streaming import StreamBusy, StreamRuntime
 from seamless_daemon.app.worker import Worker, WorkerBusy
 from seamless_daemon.audio.capture import Capture
 from seamless_daemon.audio.playback import Player, Utterance
@@ -38,6 +47,9 @@ SOCKET_TRANSLATE_TIMEOUT_S = 300.0
 MS_PER_S = 1000.0
 MIN_RECORDING_S = 0.1
 RESTART_SECTIONS = ("bundle", "runtime", "audio", "control", "service")
+WORKER_LOOP = "worker"
+STREAMING = "streaming"
+COMPLETE = "complete"
 
 
 class Daemon:
@@ -52,6 +64,7 @@ class Daemon:
         events: EventBus,
         reload_config: Callable[[], Config],
         watchdog: Watchdog,
+        stream_runtime: StreamRuntime,
     ) -> None:
         self._config = config
         self._translator = translator
@@ -60,8 +73,12 @@ class Daemon:
         self._events = events
         self._reload_config = reload_config
         self._options = OptionsHolder(LiveOptions.from_config(config))
-        self._worker = Worker(MAX_PENDING_JOBS, watchdog.kick, wake_s=watchdog.interval_s)
+        self._liveness = Liveness(watchdog.kick, watchdog.interval_s * STALE_WAKES)
+        self._worker = Worker(MAX_PENDING_JOBS, lambda: self._liveness.beat(WORKER_LOOP),
+                              wake_s=watchdog.interval_s)
         self._recorder = Recorder(capture.read, translator.input_sample_rate, config.recording.max_seconds, self._on_limit)
+        self._streaming = StreamingMode(stream_runtime, capture, player, events, self._recorder, self._liveness,
+                                        watchdog.interval_s, self._on_stream_failure)
         self._metrics = Metrics()
         self._archive = _archive(config)
         self._started = time.monotonic()
@@ -72,9 +89,13 @@ class Daemon:
     def start(self) -> None:
         self._worker.start()
         self._recorder.start()
+        options = self._options.get()
+        if options.mode == STREAMING:
+            self._streaming.start(stream_settings(self._config.streaming, options.policy), options)
 
     def stop(self, timeout_s: float) -> bool:
-        """Stop recording, playback and the worker. Returns False if a translation was still running."""
+        """Stop streaming, recording, playback and the worker. Returns False if a translation was still running."""
+        self._streaming.stop(flush=False, timeout_s=timeout_s)
         self._recorder.close()
         self._player.cancel()
         finished = self._worker.stop(timeout_s)
@@ -94,13 +115,16 @@ class Daemon:
     def on_playback_start(self, utterance: Utterance) -> None:
         if self._config.audio.echo_guard:
             self._capture.enabled = False
-        self._events.publish("playback_start", utterance=utterance.id, duration_s=round(utterance.duration_s, 3))
-        if utterance.tag is not None:
+        extra = self._streaming.playback_started(utterance)
+        self._events.publish("playback_start", playback=utterance.id, duration_s=round(utterance.duration_s, 3),
+                             **extra)
+        if isinstance(utterance.tag, float):  # complete mode: when the recording stopped
             self._metrics.observe("stop_to_audio", time.monotonic() - utterance.tag)
 
     def on_playback_end(self, utterance: Utterance) -> None:
-        self._events.publish("playback_end", utterance=utterance.id)
-        if self._player.is_playing:
+        self._events.publish("playback_end", playback=utterance.id, **self._streaming.piece_fields(utterance))
+        self._streaming.playback_ended(utterance)
+        if self._player.stats().queued:  # more speech waits: the echo guard stays closed
             return
         self._capture.enabled = True
         if self._recorder.activate_pending():
@@ -113,6 +137,8 @@ class Daemon:
 
     def record_start(self) -> dict[str, Any]:
         with self._lock:
+            if self._streaming.running:
+                raise CommandRefused("streaming is on; stop it first (seamlessctl stream stop)")
             if self._recorder.state is not RecordState.IDLE:
                 raise CommandRefused(f"a recording is already {self._recorder.state.value}")
             playing = self._player.is_playing and self._config.audio.echo_guard
@@ -142,24 +168,57 @@ class Daemon:
         return {"cancelled": True, "discarded_s": round(dropped, 3)}
 
     def set_options(
-        self, target_lang: str | None, source_lang: str | None, speaker: int | None, mode: str | None
+        self, target_lang: str | None, source_lang: str | None, speaker: int | None, mode: str | None,
+        policy: str | None = None,
     ) -> dict[str, Any]:
-        current = self._options.get()
-        self._check(target_lang or current.target_lang, current.speaker if speaker is None else speaker)
-        if mode is not None and mode != "complete":
-            raise CommandRefused(f"mode {mode!r} is not available in this version; only 'complete' is")
-        options = self._options.update(
-            target_lang=target_lang, source_lang=source_lang, speaker=speaker, mode=mode
-        )
-        self._events.publish("options", **_options_dict(options))
-        return _options_dict(options)
+        with self._lock:
+            current = self._options.get()
+            self._check(target_lang or current.target_lang, current.speaker if speaker is None else speaker)
+            if mode == STREAMING and not self._streaming.running and self._recorder.state is not RecordState.IDLE:
+                raise CommandRefused(f"a recording is {self._recorder.state.value}; stop or cancel it before "
+                                     "streaming")
+            with _stream_errors():
+                if mode == COMPLETE and self._streaming.running:
+                    self._streaming.stop()  # the open utterance is finished in the current options
+                options = self._options.update(target_lang=target_lang, source_lang=source_lang, speaker=speaker,
+                                               mode=mode, policy=policy)
+                self._follow(current, options, settings_changed=False)
+        return self._announce(options)
+
+    def stream_start(self) -> dict[str, Any]:
+        return self.set_options(None, None, None, STREAMING)
+
+    def stream_stop(self) -> dict[str, Any]:
+        return self.set_options(None, None, None, COMPLETE)
 
     def swap_languages(self) -> dict[str, Any]:
-        current = self._options.get()
-        self._check(current.source_lang, current.speaker)
-        options = self._options.swap()
+        with self._lock:
+            current = self._options.get()
+            self._check(current.source_lang, current.speaker)
+            with _stream_errors():
+                options = self._options.swap()
+                self._follow(current, options, settings_changed=False)
+        return self._announce(options)
+
+    def _follow(self, old: LiveOptions, new: LiveOptions, settings_changed: bool) -> None:
+        """Make the streaming loop match the options (called with the lock held)."""
+        settings = stream_settings(self._config.streaming, new.policy)
+        if self._streaming.running and new.mode == COMPLETE:
+            self._streaming.stop()
+        elif self._streaming.running:
+            self._streaming.retune(old, new, settings, settings_changed)
+        elif new.mode == STREAMING:
+            self._streaming.start(settings, new)
+
+    def _announce(self, options: LiveOptions) -> dict[str, Any]:
         self._events.publish("options", **_options_dict(options))
-        return _options_dict(options)
+        self._publish_state()
+        return {**_options_dict(options), "state": self.state()}
+
+    def _on_stream_failure(self, message: str) -> None:
+        """The streaming loop ended on an error (its own thread): back to complete mode, without the lock."""
+        self._options.update(mode=COMPLETE)
+        self._events.publish("state", state="idle" if self._recorder.state is RecordState.IDLE else "recording")
 
     def reload(self) -> dict[str, Any]:
         config = self._reload_config()  # raises CommandRefused naming the bad key; the old config stays
@@ -167,19 +226,27 @@ class Daemon:
         return {"reloaded": True, "restart_required": restart_keys, **_options_dict(self._options.get())}
 
     def apply_config(self, config: Config) -> list[str]:
-        """Take a validated new config. Translation options, recording limits and the log level apply at once;
-        returns the changed sections that only a restart applies (bundle, runtime, audio, control, service)."""
+        """Take a validated new config. Translation options, mode, streaming settings, recording limits and the log
+        level apply at once; returns the changed sections that only a restart applies (bundle, runtime, audio,
+        control, service)."""
         old = self._config
         restart_keys = [key for key in RESTART_SECTIONS if getattr(old, key) != getattr(config, key)]
         for key in restart_keys:
             logger.warning("config %s changed: it takes effect when the daemon restarts", key)
         with self._lock:
             self._config = config
+            current = self._options.get()
             self._options = OptionsHolder(LiveOptions.from_config(config))
+            new = self._options.get()
+            if new.mode == STREAMING and self._recorder.state is not RecordState.IDLE:
+                logger.warning("config mode streaming: a recording is open; streaming starts at the next reload")
+                new = self._options.update(mode=COMPLETE)
             self._recorder.set_max_seconds(config.recording.max_seconds)
             self._archive = _archive(config)
+            with _stream_errors():
+                self._follow(current, new, settings_changed=old.streaming != config.streaming)
         logging.getLogger().setLevel(config.logging.level.upper())
-        self._events.publish("options", **_options_dict(self._options.get()))
+        self._announce(self._options.get())
         return restart_keys
 
     def translate_audio(
@@ -263,6 +330,8 @@ class Daemon:
     # --- status ----------------------------------------------------------------------------------------------
 
     def state(self) -> str:
+        if self._streaming.running:
+            return "streaming"
         if self._recorder.state is RecordState.RECORDING:
             return "recording"
         if self._recorder.state is RecordState.PENDING:
@@ -299,6 +368,7 @@ class Daemon:
             },
             "recording": {"state": self._recorder.state.value, "recorded_s": round(self._recorder.recorded_s, 3),
                           "max_seconds": self._config.recording.max_seconds},
+            "streaming": self._streaming.status(),
             "queues": {"jobs_pending": self._worker.pending, "jobs_max": MAX_PENDING_JOBS},
             "counters": metrics.counters,
             "latency_median_ms": {name: round(value, 1) for name, value in metrics.median_ms.items()},
@@ -308,7 +378,18 @@ class Daemon:
 
 def _options_dict(options: LiveOptions) -> dict[str, Any]:
     return {"mode": options.mode, "source_lang": options.source_lang, "target_lang": options.target_lang,
-            "speaker": options.speaker}
+            "speaker": options.speaker, "policy": options.policy}
+
+
+@contextmanager
+def _stream_errors() -> Iterator[None]:
+    """The streaming loop's control errors as command outcomes."""
+    try:
+        yield
+    except StreamBusy as exc:
+        raise CommandBusy(str(exc)) from None
+    except RuntimeError as exc:
+        raise CommandRefused(str(exc)) from None
 
 
 def _archive(config: Config) -> RecordingArchive | None:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from seamless_daemon import __version__
 from seamless_daemon.app.daemon import Daemon, bundle_info
+from seamless_daemon.app.streaming import StreamRuntime
 from seamless_daemon.audio.capture import Capture, CaptureSettings
 from seamless_daemon.audio.devices import AudioDeviceError, resolve_device
 from seamless_daemon.audio.playback import Player, PlayerSettings, Utterance
@@ -21,8 +22,10 @@ from seamless_daemon.config import Config, ConfigError, load_config, reload_conf
 from seamless_daemon.control.commands import CommandRefused, CommandTable
 from seamless_daemon.control.events import EventBus
 from seamless_daemon.control.server import ControlServer, ControlServerError
+from seamless_daemon.runtime.incremental import IncrementalTranslator
 from seamless_daemon.runtime.pipeline import TranslationError, Translator
 from seamless_daemon.runtime.sessions import RuntimeOptions
+from seamless_daemon.runtime.vad import VadModel
 from seamless_daemon.service.logging_setup import setup_logging
 from seamless_daemon.service.notify import Notifier
 from seamless_daemon.service.watchdog import Watchdog
@@ -59,11 +62,6 @@ def _fail(message: str, code: int) -> int:
     return code
 
 
-def _check_mode(config: Config) -> None:
-    if config.mode != "complete":
-        raise ConfigError("mode", f"{config.mode!r} is not available in this version; use \"complete\"")
-
-
 def _capture_settings(config: Config) -> CaptureSettings:
     a = config.audio
     return CaptureSettings(device=a.input_device, samplerate=a.input_sample_rate, block_ms=a.block_ms,
@@ -77,11 +75,21 @@ def _player_settings(config: Config) -> PlayerSettings:
                           backoff_initial_s=a.reopen_backoff_initial_s, backoff_max_s=a.reopen_backoff_max_s)
 
 
+def _runtime_options(config: Config) -> RuntimeOptions:
+    r = config.runtime
+    return RuntimeOptions(providers=tuple(r.providers), intra_op_threads=r.intra_op_threads,
+                          inter_op_threads=r.inter_op_threads)
+
+
+def load_stream_runtime(config: Config, translator: Translator) -> StreamRuntime:
+    """Streaming's model pieces: the translator's own sessions, plus the bundle's VAD."""
+    return StreamRuntime(backend=IncrementalTranslator(translator.bundle, translator.sessions),
+                         vad=VadModel.open(translator.bundle, _runtime_options(config)))
+
+
 def load_translator(config: Config) -> Translator:
     """Open the configured bundle and check the configured language and speaker against it."""
-    r = config.runtime
-    options = RuntimeOptions(providers=tuple(r.providers), intra_op_threads=r.intra_op_threads,
-                             inter_op_threads=r.inter_op_threads)
+    options = _runtime_options(config)
     translator = Translator.open(config.bundle, options)
     t = config.translation
     try:
@@ -105,7 +113,8 @@ def check(config: Config) -> int:
 class Runner:
     """Owns the running daemon between READY=1 and STOPPING=1."""
 
-    def __init__(self, config_path: str, config: Config, translator: Translator, services: Services) -> None:
+    def __init__(self, config_path: str, config: Config, translator: Translator, stream_runtime: StreamRuntime,
+                 services: Services) -> None:
         self._config_path = config_path
         self._services = services
         self._stop = threading.Event()
@@ -115,7 +124,8 @@ class Runner:
         self._player = Player(_player_settings(config), on_start=self._on_playback_start,
                               on_end=self._on_playback_end, on_error=self._on_audio_error)
         self._daemon = Daemon(config, translator, self._capture, self._player, self._events,
-                              reload_config=self._read_config, watchdog=services.watchdog)
+                              reload_config=self._read_config, watchdog=services.watchdog,
+                              stream_runtime=stream_runtime)
         self._server = ControlServer(CommandTable(self._daemon, config.recording.max_seconds), config.control)
 
     # The audio threads call these; they forward to the daemon, which exists by the time audio starts.
@@ -168,7 +178,8 @@ class Runner:
 
     def _status_line(self) -> str:
         o = self._daemon.options
-        return f"{o.mode} mode, {o.source_lang}->{o.target_lang}, speaker {o.speaker}"
+        policy = f" ({o.policy})" if o.mode == "streaming" else ""
+        return f"{o.mode} mode{policy}, {o.source_lang}->{o.target_lang}, speaker {o.speaker}"
 
     def shutdown(self) -> None:
         self._services.notifier.stopping()
@@ -188,8 +199,9 @@ def run(config_path: str, config: Config) -> int:
     translator = load_translator(config)
     notifier.status("warming up the model")
     translator.warmup()
+    stream_runtime = load_stream_runtime(config, translator)
     watchdog = Watchdog(notifier=notifier)
-    runner = Runner(config_path, config, translator, Services(notifier=notifier, watchdog=watchdog))
+    runner = Runner(config_path, config, translator, stream_runtime, Services(notifier=notifier, watchdog=watchdog))
     runner.start()
     logger.info("ready: %s", runner._status_line())
     runner.run()
@@ -200,7 +212,6 @@ def main(argv: list[str] | None = None) -> int:
     args = _parse_args(sys.argv[1:] if argv is None else argv)
     try:
         config = load_config(Path(args.config))
-        _check_mode(config)
     except ConfigError as exc:
         return _fail(str(exc), EX_CONFIG)
     setup_logging(config.logging.level)

@@ -14,11 +14,13 @@ class LiveOptions:
     target_lang: str
     speaker: int
     mode: str
+    policy: str  # streaming policy
 
     @classmethod
     def from_config(cls, config: Config) -> LiveOptions:
         t = config.translation
-        return cls(source_lang=t.source_lang, target_lang=t.target_lang, speaker=t.speaker, mode=config.mode)
+        return cls(source_lang=t.source_lang, target_lang=t.target_lang, speaker=t.speaker, mode=config.mode,
+                   policy=config.streaming.policy)
 
 
 class OptionsHolder:

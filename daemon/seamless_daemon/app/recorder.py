@@ -1,7 +1,9 @@
 """Complete-recording mode: collects microphone audio between ``record start`` and ``record stop``.
 
 A reader thread drains the capture queue continuously (so the capture ring never overflows while idle) and
-appends to the recording only while one is open. The recording is bounded by ``max_seconds``: reaching it
+appends to the recording only while one is open. While streaming, the streaming loop is the capture's reader:
+:meth:`Recorder.suspend` hands reading over (after any read in progress) and :meth:`Recorder.resume` takes it
+back. The recording is bounded by ``max_seconds``: reaching it
 ends the recording by itself and hands it to ``on_limit``.
 """
 
@@ -57,6 +59,8 @@ class Recorder:
         self._size = 0
         self._state = RecordState.IDLE
         self._stop = threading.Event()
+        self._suspended = threading.Event()
+        self._reading = threading.Lock()  # held around each capture read
         self._thread = threading.Thread(target=self._loop, name="recorder", daemon=True)
         self.read_errors = 0
 
@@ -78,6 +82,15 @@ class Recorder:
     def close(self) -> None:
         self._stop.set()
         self._thread.join(JOIN_TIMEOUT_S)
+
+    def suspend(self) -> None:
+        """Stop reading the capture; returns once no read of this thread is in progress."""
+        self._suspended.set()
+        with self._reading:
+            logger.debug("recorder stopped reading the capture")
+
+    def resume(self) -> None:
+        self._suspended.clear()
 
     def begin(self, pending: bool = False) -> None:
         """Open a recording now, or mark one pending (``activate_pending`` opens it)."""
@@ -125,8 +138,14 @@ class Recorder:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
+            if self._suspended.is_set():
+                self._stop.wait(READ_TIMEOUT_S)
+                continue
             try:
-                chunk = self._read(READ_TIMEOUT_S)
+                with self._reading:
+                    if self._suspended.is_set():
+                        continue
+                    chunk = self._read(READ_TIMEOUT_S)
             except RuntimeError as exc:
                 self.read_errors += 1
                 logger.warning("capture read failed: %s", exc)

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from seamless_daemon import __version__
-from seamless_daemon.config import LANG_PATTERN, MODES
+from seamless_daemon.config import LANG_PATTERN, MODES, STREAMING_POLICIES
 from seamless_daemon.control.events import (
     DEFAULT_QUEUE_MAX,
     MAX_QUEUE_MAX,
@@ -29,6 +29,7 @@ from seamless_daemon.control.wav import AUDIO_FORMAT, AudioDecodeError, decode_b
 logger = logging.getLogger(__name__)
 
 RECORD_ACTIONS = ("start", "stop", "cancel")
+STREAM_ACTIONS = ("start", "stop")
 DEFAULT_MAX_AUDIO_SECONDS = 30.0
 MAX_SPEAKER_ID = 1 << 16
 
@@ -57,8 +58,17 @@ class DaemonControl(Protocol):
     def record_cancel(self) -> dict[str, Any]: ...
 
     def set_options(
-        self, target_lang: str | None, source_lang: str | None, speaker: int | None, mode: str | None
+        self, target_lang: str | None, source_lang: str | None, speaker: int | None, mode: str | None,
+        policy: str | None,
     ) -> dict[str, Any]: ...
+
+    def stream_start(self) -> dict[str, Any]:
+        """Start streaming (the same as ``set mode streaming``)."""
+        ...
+
+    def stream_stop(self) -> dict[str, Any]:
+        """Stop streaming after finishing the open utterance (the same as ``set mode complete``)."""
+        ...
 
     def swap_languages(self) -> dict[str, Any]: ...
 
@@ -144,7 +154,8 @@ class CommandTable:
             "version": (self._version, ()),
             "status": (self._status, ()),
             "record": (self._record, ("action",)),
-            "set": (self._set, ("target_lang", "source_lang", "speaker", "mode")),
+            "set": (self._set, ("target_lang", "source_lang", "speaker", "mode", "policy")),
+            "stream": (self._stream, ("action",)),
             "swap": (self._swap, ()),
             "reload": (self._reload, ()),
             "translate": (self._translate, ("audio_b64", "target_lang", "speaker")),
@@ -209,10 +220,15 @@ class CommandTable:
             "source_lang": args.lang("source_lang"),
             "speaker": args.integer("speaker", 0, MAX_SPEAKER_ID),
             "mode": args.choice("mode", MODES),
+            "policy": args.choice("policy", STREAMING_POLICIES),
         }
         if all(value is None for value in options.values()):
             raise ArgumentError(f"set: give at least one of {', '.join(options)}")
         return self._ok(self._control.set_options(**options))
+
+    def _stream(self, args: Args) -> CommandOutcome:
+        action = args.choice("action", STREAM_ACTIONS, required=True)
+        return self._ok(self._control.stream_start() if action == "start" else self._control.stream_stop())
 
     def _swap(self, args: Args) -> CommandOutcome:
         return self._ok(self._control.swap_languages())

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
-from seamless_daemon.config import DEFAULT_SOCKET, MODES
+from seamless_daemon.config import DEFAULT_SOCKET, MODES, STREAMING_POLICIES
 from seamless_daemon.control.client import (
     SOCKET_ENV,
     ControlClient,
@@ -19,7 +19,7 @@ from seamless_daemon.control.client import (
     DaemonNotRunning,
     SocketPermissionError,
 )
-from seamless_daemon.control.commands import RECORD_ACTIONS
+from seamless_daemon.control.commands import RECORD_ACTIONS, STREAM_ACTIONS
 from seamless_daemon.control.protocol import ErrorCode, Event, Response
 from seamless_daemon.control.wav import AudioDecodeError, decode_pcm16_b64, wav_bytes
 
@@ -70,11 +70,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("status", help="show the daemon's state")
     record = sub.add_parser("record", help="start, stop or cancel a recording")
     record.add_argument("action", choices=RECORD_ACTIONS)
+    stream = sub.add_parser("stream", help="start or stop streaming (continuous) translation")
+    stream.add_argument("action", choices=STREAM_ACTIONS)
     options = sub.add_parser("set", help="change translation options")
     options.add_argument("--target-lang", metavar="L")
     options.add_argument("--source-lang", metavar="L")
     options.add_argument("--speaker", type=int, metavar="N")
     options.add_argument("--mode", choices=MODES)
+    options.add_argument("--policy", choices=STREAMING_POLICIES, help="streaming policy")
     sub.add_parser("swap", help="swap source and target languages")
     sub.add_parser("reload", help="re-read the configuration file")
     translate = sub.add_parser("translate", help="translate a WAV file through the daemon")
@@ -89,11 +92,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _request_args(ns: argparse.Namespace) -> dict[str, Any]:
-    if ns.command == "record":
+    if ns.command in ("record", "stream"):
         return {"action": ns.action}
     if ns.command == "set":
         picked = {"target_lang": ns.target_lang, "source_lang": ns.source_lang, "speaker": ns.speaker,
-                  "mode": ns.mode}
+                  "mode": ns.mode, "policy": ns.policy}
         return {key: value for key, value in picked.items() if value is not None}
     if ns.command == "translate":
         try:

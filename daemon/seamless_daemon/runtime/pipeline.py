@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -29,7 +29,7 @@ from seamless_daemon.bundle import (
 )
 from seamless_daemon.runtime.decoding import PROMPT_LENGTH, EncoderOutput, GreedyDecoder, new_token_limit
 from seamless_daemon.runtime.features import FeatureError, extract_features
-from seamless_daemon.runtime.sessions import RuntimeOptions, open_sessions
+from seamless_daemon.runtime.sessions import GraphSession, RuntimeOptions, open_sessions
 from seamless_daemon.runtime.t2u_glue import SPACE, prepare_t2u_inputs, units_for_vocoder
 
 logger = logging.getLogger(__name__)
@@ -115,6 +115,11 @@ class Translator:
     def provider(self) -> str:
         """Execution provider of the speech encoder session (all sessions share one provider list)."""
         return self._sessions[ROLE_SPEECH_ENCODER].provider
+
+    @property
+    def sessions(self) -> Mapping[str, GraphSession]:
+        """The opened graphs by role, for other runtime parts that share them (streaming's translator)."""
+        return dict(self._sessions)
 
     @property
     def languages(self) -> list[str]:
