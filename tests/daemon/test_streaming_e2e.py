@@ -33,6 +33,8 @@ WATCHDOG_USEC = 2_000_000
 MIN_SPEAKER_RMS = 1e-3  # the speaker monitor is digital silence when nothing plays
 MIN_WATCHDOG_PINGS = 2
 INTERRUPT_AFTER_S = 1.0  # into an utterance, the moment a stop/switch/swap is sent
+PRE_ROLL_S = 0.3  # streaming.segmenter.pre_roll_s default: an utterance starts this long before its onset
+PLACEMENT_TOLERANCE_S = 0.3  # echo-guard silence is placed to within one capture read (longer during a step)
 
 pytestmark = pytest.mark.audio
 
@@ -325,3 +327,32 @@ def test_stop_switch_and_swap_mid_utterance_lose_nothing(virtual_audio: Any, toy
     # The interrupted utterances were cut where the command came; the normal one heard the whole sentence.
     assert normal["audio_s"] >= sentence.sentences[0].duration_s
     assert after_normal["streaming"]["active"] and after_normal["target_lang"] == "spa"
+
+
+def test_echo_guard_hears_silence_while_the_translation_plays(virtual_audio: Any, toy_bundle: Path,
+                                                              speech: Recording, tmp_path: Path) -> None:
+    daemon = DaemonProcess(_config(tmp_path, toy_bundle, echo_guard=True), tmp_path)
+    daemon.start()
+    sock = tmp_path / "ctl.sock"
+    events = Events(sock)
+    try:
+        _play(speech.audio)
+        _wait_played()
+        events.wait("utterance_end")
+        status = _wait_quiet(sock, "streaming")
+    finally:
+        events.close()
+        code = daemon.stop()
+    assert code == 0, daemon.stderr()
+
+    assert status["streaming"]["echo_guarded_s"] > 0 and status["audio"]["input"]["echo_guarded_samples"] > 0
+    windows = list(zip([e["at_s"] for e in events.named("playback_start")],
+                       [e["at_s"] for e in events.named("playback_end")]))
+    assert windows, "nothing was played"
+    # Speech onsets (utterance start + pre-roll) never fall inside a playback: the microphone heard silence there.
+    onsets = [e["start_s"] + PRE_ROLL_S for e in events.named("utterance_start")]
+    inside = [(onset, window) for onset in onsets for window in windows
+              if window[0] + PLACEMENT_TOLERANCE_S < onset < window[1] - PLACEMENT_TOLERANCE_S]
+    assert not inside, f"speech heard during playback was translated: {inside}"
+    for end in events.named("utterance_end"):
+        assert _check_commits(events, end["utterance"]) and not end["failed"]

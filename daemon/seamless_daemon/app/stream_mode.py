@@ -108,7 +108,7 @@ class StreamingMode:
         if not isinstance(tag, PieceTag):
             return {}
         self._reporter.piece_started(tag, utterance.id)
-        return _piece_fields(tag)
+        return {**_piece_fields(tag), "at_s": self._reporter.stream_time_s()}
 
     def playback_ended(self, utterance: Utterance) -> None:
         """After ``playback_end`` is published: the piece's utterance may now be complete."""
@@ -117,7 +117,9 @@ class StreamingMode:
 
     def piece_fields(self, utterance: Utterance) -> dict[str, Any]:
         tag = utterance.tag
-        return _piece_fields(tag) if isinstance(tag, PieceTag) else {}
+        if not isinstance(tag, PieceTag):
+            return {}
+        return {**_piece_fields(tag), "at_s": self._reporter.stream_time_s()}
 
     def status(self) -> dict[str, Any]:
         return {**self._controller.status(), **self._reporter.snapshot()}

@@ -214,6 +214,10 @@ class StreamReporter:
 
     # --- playback (player threads) ---------------------------------------------------------------------------
 
+    def stream_time_s(self) -> float:
+        """The stream clock now, in seconds since streaming began."""
+        return _seconds(self._clock())
+
     def piece_started(self, tag: PieceTag, playback_id: int) -> None:
         with self._lock:
             track = self._tracks.get(tag.utterance)
