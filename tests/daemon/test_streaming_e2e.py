@@ -28,7 +28,7 @@ EVENT_TIMEOUT_S = 60.0
 POLL_S = 0.05
 SPEECH_SENTENCES = 5  # about 20 s with the pauses
 SPEECH_SEED = 3
-SINGLE_SEED = 11
+SINGLE_SEED = 19  # one 3.2 s sentence
 WATCHDOG_USEC = 2_000_000
 MIN_SPEAKER_RMS = 1e-3  # the speaker monitor is digital silence when nothing plays
 MIN_WATCHDOG_PINGS = 2
@@ -325,7 +325,12 @@ def test_stop_switch_and_swap_mid_utterance_lose_nothing(virtual_audio: Any, toy
         assert events.named("playback_end", utterance=end["utterance"]), f"utterance {end['utterance']} not spoken"
         _spoken_once(events, end["utterance"])
     # The interrupted utterances were cut where the command came; the normal one heard the whole sentence.
-    assert normal["audio_s"] >= sentence.sentences[0].duration_s
+    spoken_s = sentence.sentences[0].duration_s
+    for end in (swapped, stopped, switched):
+        assert end["audio_s"] < spoken_s, f"utterance {end['utterance']} was not interrupted: {end}"
+    assert normal["audio_s"] >= spoken_s
+    # After the swap, the rest of the sentence was translated into the new target straight away.
+    assert events.named("utterance_start", utterance=swapped["utterance"] + 1, target_lang="eng")
     assert after_normal["streaming"]["active"] and after_normal["target_lang"] == "spa"
 
 
