@@ -14,7 +14,9 @@ from typing import Any
 import numpy as np
 import pytest
 import soxr
+import yaml
 from harness import DaemonProcess, write_config
+from seamless_daemon.control.client import ControlClient, ControlClientError
 
 BENCH_DIR = Path(__file__).resolve().parents[2] / "bench"
 if str(BENCH_DIR) not in sys.path:
@@ -41,7 +43,7 @@ pytestmark = pytest.mark.audio
 
 def _ctl(sock: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "seamless_daemon.control.ctl", "--socket", str(sock), *args],
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=120, check=False)
 
 
 def _status(sock: Path) -> dict[str, Any]:
@@ -54,8 +56,6 @@ class Events:
     """Every event of a real subscription, with its arrival time."""
 
     def __init__(self, sock: Path) -> None:
-        from seamless_daemon.control.client import ControlClient
-
         self.items: list[dict[str, Any]] = []
         self._client = ControlClient(str(sock), timeout=None)
         self._client.connect()
@@ -67,7 +67,7 @@ class Events:
         try:
             for event in self._client.events():
                 self.items.append({"event": event.name, "arrived": time.monotonic(), **event.fields})
-        except Exception:  # the daemon closing the stream at shutdown ends the loop
+        except (OSError, ControlClientError):  # the daemon closing the stream at shutdown ends the loop
             return
 
     def named(self, name: str, **match: Any) -> list[dict[str, Any]]:
@@ -247,11 +247,14 @@ def test_overlap_keeps_the_seed_cadence(virtual_audio: Any, toy_bundle: Path, sp
         stopped = _ctl(sock, "--json", "stream", "stop")
         assert stopped.returncode == 0, stopped.stderr
         status = _wait_quiet(sock, "idle")
+        reloads = _reload_switches(sock, tmp_path, toy_bundle)
     finally:
         events.close()
         code = daemon.stop()
     assert code == 0, daemon.stderr()
     assert status["mode"] == "complete" and status["streaming"]["active"] is False
+    assert [(r["state"], r["policy"], r["streaming"]["active"]) for r in reloads] == [
+        ("streaming", "vad", True), ("idle", "vad", False)]
 
     chunks = events.named("utterance_start")
     hops = np.diff([chunk["start_s"] for chunk in chunks])
@@ -265,6 +268,22 @@ def test_overlap_keeps_the_seed_cadence(virtual_audio: Any, toy_bundle: Path, sp
     gaps = np.diff([commit["at_s"] for commit in commits])
     assert np.all(gaps >= 0.5 - 1e-3), f"outputs closer than min_output_gap_s: {gaps}"
     assert len(events.named("utterance_end")) == len(chunks)
+
+
+def _reload_switches(sock: Path, tmp: Path, bundle: Path) -> list[dict[str, Any]]:
+    """Reload with streaming knobs: a bad knob is refused naming its key path, `mode: streaming` starts the
+    stream with the file's policy, `mode: complete` stops it. Returns the status after each good reload."""
+    bad = yaml.safe_load(_config(tmp, bundle, policy="vad").read_text())
+    bad["streaming"]["overlap"] = {"overlap_s": 5.0}
+    write_config(tmp / "config.yaml", bad)
+    refused = _ctl(sock, "reload")
+    assert refused.returncode == 3 and "streaming.overlap.overlap_s" in refused.stderr, refused.stderr
+    seen = []
+    for mode in ("streaming", "complete"):
+        _config(tmp, bundle, mode=mode, policy="vad")
+        assert _ctl(sock, "reload").returncode == 0
+        seen.append(_status(sock))
+    return seen
 
 
 def _interrupt(sock: Path, events: Events, sentence: Recording, *command: str) -> dict[str, Any]:

@@ -76,7 +76,8 @@ class Daemon:
         self._liveness = Liveness(watchdog.kick, watchdog.interval_s * STALE_WAKES)
         self._worker = Worker(MAX_PENDING_JOBS, lambda: self._liveness.beat(WORKER_LOOP),
                               wake_s=watchdog.interval_s)
-        self._recorder = Recorder(capture.read, translator.input_sample_rate, config.recording.max_seconds, self._on_limit)
+        self._recorder = Recorder(capture.read, translator.input_sample_rate, config.recording.max_seconds,
+                                  self._on_limit)
         self._streaming = StreamingMode(stream_runtime, capture, player, events, self._recorder, self._liveness,
                                         watchdog.interval_s, self._on_stream_failure)
         self._metrics = Metrics()
@@ -95,7 +96,10 @@ class Daemon:
 
     def stop(self, timeout_s: float) -> bool:
         """Stop streaming, recording, playback and the worker. Returns False if a translation was still running."""
-        self._streaming.stop(flush=False, timeout_s=timeout_s)
+        try:
+            self._streaming.stop(flush=False, timeout_s=timeout_s)
+        except (StreamBusy, RuntimeError) as exc:
+            logger.warning("streaming did not stop cleanly: %s", exc)
         self._recorder.close()
         self._player.cancel()
         finished = self._worker.stop(timeout_s)
@@ -287,7 +291,8 @@ class Daemon:
         self._metrics.incr("recordings")
         if recording.duration_s < MIN_RECORDING_S:
             self._metrics.incr("empty_recordings")
-            raise CommandRefused(f"the recording holds only {recording.duration_s:.2f} s of audio; nothing to translate")
+            raise CommandRefused(f"the recording holds only {recording.duration_s:.2f} s of audio; "
+                                 "nothing to translate")
         options = self._options.get()
         stopped_at = time.monotonic()
         try:
