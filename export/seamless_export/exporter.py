@@ -16,9 +16,9 @@ import onnx
 import onnxruntime
 import torch
 import transformers
+from seamless_daemon.bundle import PRECISIONS, ROLE_VAD
 from transformers import SeamlessM4Tv2ForSpeechToSpeech
 
-from seamless_daemon.bundle import PRECISIONS, ROLE_VAD
 from seamless_export.components import PARTS, ModelDims, PartSpec
 from seamless_export.graphs import ExportedGraph, export_part
 from seamless_export.manifest import (

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
-
-from transformers import GenerationConfig
-from transformers.utils import cached_file
+from typing import Any
 
 from seamless_daemon.bundle import (
     FORMAT_VERSION,
@@ -23,6 +21,9 @@ from seamless_daemon.bundle import (
     sha256_file,
     write_manifest,
 )
+from transformers import GenerationConfig
+from transformers.utils import cached_file
+
 from seamless_export.components import ModelDims
 from seamless_export.graphs import ExportedGraph
 

@@ -8,8 +8,9 @@ random weights walk the real code paths (eos endings, length-limit endings, dura
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 logger = logging.getLogger(__name__)
 

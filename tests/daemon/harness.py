@@ -46,7 +46,7 @@ class NotifyListener:
         while not self._stop.is_set():
             try:
                 data = self._sock.recv(NOTIFY_RECV_BYTES)
-            except socket.timeout:
+            except TimeoutError:
                 continue
             except OSError:
                 return

@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 import soundfile as sf
 import soxr
-
 from audio_helpers import best_match
 from harness import DaemonProcess, write_config
 

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import onnx
 import pytest
-
 from seamless_daemon.bundle import MANIFEST_NAME, BundleError, load_bundle, sha256_file
 
 

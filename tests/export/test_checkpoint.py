@@ -8,10 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from transformers import SeamlessM4TFeatureExtractor, SeamlessM4Tv2ForSpeechToSpeech, SeamlessM4Tv2Model
-
 from seamless_export.checkpoint import EOS_ID, SPM_FILE, write_random_checkpoint
 from seamless_export.presets import PRESETS, TINY
+from transformers import SeamlessM4TFeatureExtractor, SeamlessM4Tv2ForSpeechToSpeech, SeamlessM4Tv2Model
 
 SAMPLE_RATE = 16000
 MIN_SPEECH_LANGUAGES = 4

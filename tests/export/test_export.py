@@ -12,7 +12,6 @@ from pathlib import Path
 import onnxruntime
 import pytest
 import torch
-
 from seamless_daemon.bundle import MANIFEST_NAME, REQUIRED_ROLES, load_bundle
 from seamless_export import patches
 from seamless_export.checkpoint import write_random_checkpoint

@@ -8,11 +8,10 @@ import numpy as np
 import onnxruntime
 import pytest
 import torch
+from seamless_export.components import T2U, VERIFY_SHAPE, VOCODER, ModelDims
+from seamless_export.patches import computed_positions, expm1_symbolic, gather_upsample
 from transformers import SeamlessM4Tv2ForSpeechToSpeech
 from transformers.models.seamless_m4t_v2 import modeling_seamless_m4t_v2 as seamless
-
-from seamless_export.components import T2U, VOCODER, VERIFY_SHAPE, ModelDims
-from seamless_export.patches import computed_positions, expm1_symbolic, gather_upsample
 
 OPSET = 17
 
