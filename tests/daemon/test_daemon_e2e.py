@@ -21,7 +21,9 @@ from harness import DaemonProcess, write_config
 MODEL_RATE = 16000
 EVENT_TIMEOUT_S = 90.0
 SPEECH_TEXT = "one two three red blue green"
-MIN_CORRELATION = 0.8  # unrelated noise of this kind correlates near 0
+# Measured 0.62-0.99 for the right audio (the random vocoder's output is nearly periodic and the PulseAudio path
+# at 48 kHz sometimes smears it); unrelated audio of the same kind correlates near 0.
+MIN_CORRELATION = 0.5
 COMPARE_RATE = 4000
 SILENCE_RMS = 1e-3
 EX_CONFIG = 78
