@@ -5,7 +5,8 @@ ONNX graphs (plus any external-data files) and ``manifest.json``. See docs/bundl
 
 Loading checks, each failing with a one-line :class:`BundleError` naming the file:
 unknown format version, missing file, checksum mismatch, a path (graph or ONNX external data) that
-escapes the bundle folder, a graph whose inputs/outputs differ from the manifest.
+escapes the bundle folder. Graph inputs/outputs are checked against the manifest when the runtime opens
+each session (``seamless_daemon.runtime.sessions``).
 """
 
 from __future__ import annotations
