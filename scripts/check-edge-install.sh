@@ -15,12 +15,17 @@ fi
 "$EDGE_VENV/bin/python" -m pip install -q --upgrade pip
 "$EDGE_VENV/bin/python" -m pip install -q .
 
-for forbidden in torch transformers seamless_export; do
+for forbidden in torch transformers; do
     if "$EDGE_VENV/bin/python" -c "import $forbidden" 2>/dev/null; then
         echo "edge install check: '$forbidden' is importable in the edge install" >&2
         exit 1
     fi
 done
+if "$EDGE_VENV/bin/seamless-export" --help >/dev/null 2>"$WORK/export.err" \
+        || ! grep -q "needs the export extra" "$WORK/export.err"; then
+    echo "edge install check: seamless-export without the export extra does not say what is missing" >&2
+    exit 1
+fi
 
 "$DEV_VENV/bin/seamless-export" random-checkpoint "$WORK/ckpt" --preset tiny >/dev/null
 "$DEV_VENV/bin/seamless-export" export "$WORK/ckpt" -o "$WORK/bundle" >/dev/null

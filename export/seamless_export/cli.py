@@ -18,6 +18,7 @@ logger = logging.getLogger(__name__)
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
+EXPORT_DEPENDENCIES = ("torch", "transformers", "onnx", "sentencepiece", "safetensors")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -66,7 +67,22 @@ def _quiet_libraries() -> None:
     transformers.logging.disable_progress_bar()
 
 
+def _missing_export_extra() -> str | None:
+    """The first export dependency that is not installed, if any."""
+    import importlib.util
+
+    for module in EXPORT_DEPENDENCIES:
+        if importlib.util.find_spec(module) is None:
+            return module
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    missing = _missing_export_extra()
+    if missing is not None:
+        print(f"seamless-export: error: {missing} is not installed; the export stage needs the export extra: "
+              "pip install 'seamless-daemon[export]'", file=sys.stderr)
+        return EXIT_FAILURE
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     _quiet_libraries()
