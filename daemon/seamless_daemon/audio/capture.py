@@ -29,13 +29,22 @@ import numpy as np
 import sounddevice as sd
 import soxr
 
-from .devices import AudioDeviceError, Backoff, DeviceInfo, StreamState, StreamSupervisor, resolve_device
+from .devices import (
+    MS_PER_S,
+    Backoff,
+    DeviceInfo,
+    PortAudioStream,
+    StreamState,
+    StreamSupervisor,
+    open_mono_stream,
+    resolve_device,
+    start_supervised,
+)
 from .queues import SampleRing
 
 logger = logging.getLogger(__name__)
 
 MODEL_RATE = 16000
-MS_PER_S = 1000.0
 RESAMPLE_QUALITY = "HQ"
 
 
@@ -151,24 +160,14 @@ class Capture:
                 on_error=self._on_error,
                 on_recovered=self._on_recovered,
             )
-            try:
-                self._supervisor.start()
-            except AudioDeviceError as exc:
-                raise AudioDeviceError(f"{s.config_key}: {exc}") from exc
+            start_supervised(self._supervisor, s.config_key)
             logger.info("capturing from %s (index %d) at %d Hz", self._device.name, self._device.index, self._rate)
 
-    def _open_stream(self, finished_callback: Callable[[], None]) -> sd.InputStream:
+    def _open_stream(self, finished_callback: Callable[[], None]) -> PortAudioStream:
         if self._device is None:
             raise RuntimeError("capture stream opened before the device was resolved")
-        return sd.InputStream(
-            device=self._device.index,
-            samplerate=self._rate,
-            channels=1,
-            dtype="float32",
-            blocksize=max(1, round(self._rate * self._settings.block_ms / MS_PER_S)),
-            callback=self._callback,
-            finished_callback=finished_callback,
-        )
+        return open_mono_stream(sd.InputStream, self._device, self._rate, self._settings.block_ms, self._callback,
+                                finished_callback)
 
     def _callback(self, indata: np.ndarray, frames: int, time_info: Any, status: sd.CallbackFlags) -> None:
         supervisor, ring = self._supervisor, self._ring

@@ -31,6 +31,8 @@ import sounddevice as sd
 
 logger = logging.getLogger(__name__)
 
+MS_PER_S = 1000.0
+
 Direction = Literal["input", "output"]
 DEFAULT_SPECS = ("", "default")
 AVAILABLE_LIST_LIMIT = 12  # names listed in a "no such device" error
@@ -180,6 +182,34 @@ class PortAudioStream(Protocol):
 
 
 StreamFactory = Callable[[Callable[[], None]], PortAudioStream]
+
+
+def open_mono_stream(
+    stream_type: type[sd.InputStream] | type[sd.OutputStream],
+    device: DeviceInfo,
+    rate: int,
+    block_ms: float,
+    callback: Callable[..., None],
+    finished_callback: Callable[[], None],
+) -> PortAudioStream:
+    """Build (not start) a mono float32 PortAudio stream of ``block_ms`` blocks on ``device``."""
+    return stream_type(
+        device=device.index,
+        samplerate=rate,
+        channels=1,
+        dtype="float32",
+        blocksize=max(1, round(rate * block_ms / MS_PER_S)),
+        callback=callback,
+        finished_callback=finished_callback,
+    )
+
+
+def start_supervised(supervisor: StreamSupervisor, config_key: str) -> None:
+    """Open the supervised stream; a failure is re-raised naming the config key."""
+    try:
+        supervisor.start()
+    except AudioDeviceError as exc:
+        raise AudioDeviceError(f"{config_key}: {exc}") from exc
 
 
 class StreamSupervisor:

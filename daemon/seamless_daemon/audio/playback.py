@@ -24,13 +24,21 @@ import numpy as np
 import sounddevice as sd
 import soxr
 
-from .devices import AudioDeviceError, Backoff, DeviceInfo, StreamState, StreamSupervisor, resolve_device
+from .devices import (
+    Backoff,
+    DeviceInfo,
+    PortAudioStream,
+    StreamState,
+    StreamSupervisor,
+    open_mono_stream,
+    resolve_device,
+    start_supervised,
+)
 from .queues import DropOldestQueue
 
 logger = logging.getLogger(__name__)
 
 MODEL_RATE = 16000
-MS_PER_S = 1000.0
 RESAMPLE_QUALITY = "HQ"
 FEEDER_POLL_S = 0.1
 CLOSE_JOIN_TIMEOUT_S = 5.0
@@ -149,26 +157,16 @@ class Player:
             on_error=self._on_error,
             on_recovered=self._on_recovered,
         )
-        try:
-            self._supervisor.start()
-        except AudioDeviceError as exc:
-            raise AudioDeviceError(f"{s.config_key}: {exc}") from exc
+        start_supervised(self._supervisor, s.config_key)
         self._feeder = threading.Thread(target=self._feed, name="playback-feeder", daemon=True)
         self._feeder.start()
         logger.info("playing on %s (index %d) at %d Hz", self._device.name, self._device.index, self._rate)
 
-    def _open_stream(self, finished_callback: Callable[[], None]) -> sd.OutputStream:
+    def _open_stream(self, finished_callback: Callable[[], None]) -> PortAudioStream:
         if self._device is None:
             raise RuntimeError("playback stream opened before the device was resolved")
-        return sd.OutputStream(
-            device=self._device.index,
-            samplerate=self._rate,
-            channels=1,
-            dtype="float32",
-            blocksize=max(1, round(self._rate * self._settings.block_ms / MS_PER_S)),
-            callback=self._callback,
-            finished_callback=finished_callback,
-        )
+        return open_mono_stream(sd.OutputStream, self._device, self._rate, self._settings.block_ms, self._callback,
+                                finished_callback)
 
     def play(self, samples: np.ndarray, tag: Any = None) -> Utterance:
         """Queue a mono float buffer at ``input_rate``; returns at once. Raises ValueError on bad input."""
