@@ -152,18 +152,33 @@ class Runner:
         self._daemon.start()
         self._server.start()
 
-    def run(self) -> None:
+    def run(self) -> int:
+        """Serve until SIGTERM/SIGINT; returns the exit status."""
         signal.signal(signal.SIGTERM, lambda *_: self._stop.set())
         signal.signal(signal.SIGINT, lambda *_: self._stop.set())
         signal.signal(signal.SIGHUP, lambda *_: self._reload_requested.set())
         notifier = self._services.notifier
         notifier.ready()
         notifier.status(self._status_line())
+        status = EX_OK
         while not self._stop.wait(MAIN_LOOP_WAKE_S):
             if self._reload_requested.is_set():
                 self._reload_requested.clear()
                 self._reload()
+            if self._audio_wedged():
+                status = EX_SOFTWARE
+                break
         self.shutdown()
+        return status
+
+    def _audio_wedged(self) -> bool:
+        """A dead PortAudio stream that never closed keeps a thread spinning; only a new process reclaims it,
+        so the daemon exits with a failure and the service manager (Restart=on-failure) starts it again."""
+        abandoned = self._capture.stats().abandoned_streams + self._player.stats().abandoned_streams
+        if abandoned:
+            logger.error("%d audio stream(s) wedged inside PortAudio after a device loss; exiting for a restart",
+                         abandoned)
+        return abandoned > 0
 
     def _reload(self) -> None:
         notifier = self._services.notifier
@@ -204,8 +219,7 @@ def run(config_path: str, config: Config) -> int:
     runner = Runner(config_path, config, translator, stream_runtime, Services(notifier=notifier, watchdog=watchdog))
     runner.start()
     logger.info("ready: %s", runner._status_line())
-    runner.run()
-    return EX_OK
+    return runner.run()
 
 
 def main(argv: list[str] | None = None) -> int:
