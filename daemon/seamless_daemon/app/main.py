@@ -15,7 +15,7 @@ from seamless_daemon import __version__
 from seamless_daemon.app.daemon import Daemon, bundle_info
 from seamless_daemon.app.streaming import StreamRuntime
 from seamless_daemon.audio.capture import Capture, CaptureSettings
-from seamless_daemon.audio.devices import AudioDeviceError, resolve_device
+from seamless_daemon.audio.devices import AudioDeviceError, resolve_device, skip_portaudio_teardown_at_exit
 from seamless_daemon.audio.playback import Player, PlayerSettings, Utterance
 from seamless_daemon.bundle import BundleError
 from seamless_daemon.config import Config, ConfigError, load_config, reload_config
@@ -203,6 +203,8 @@ class Runner:
         finished = self._daemon.stop(timeout / 2)
         self._capture.close()
         self._player.close()
+        if self._capture.stats().abandoned_streams or self._player.stats().abandoned_streams:
+            skip_portaudio_teardown_at_exit()
         if not finished:
             logger.warning("a translation was still running at shutdown; exiting without waiting for it")
         logger.info("stopped")

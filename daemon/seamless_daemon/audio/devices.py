@@ -19,6 +19,7 @@ sound server restart or a replug. A device that comes back under another index n
 
 from __future__ import annotations
 
+import atexit
 import logging
 import threading
 import time
@@ -202,6 +203,16 @@ def open_mono_stream(
         callback=callback,
         finished_callback=finished_callback,
     )
+
+
+def skip_portaudio_teardown_at_exit() -> None:
+    """Exit without sounddevice's PortAudio teardown.
+
+    After a device loss, a stream PortAudio never let close (an abandoned stream) makes ``Pa_Terminate`` block
+    forever in sounddevice's exit handler, so the process would never end. The teardown only frees what the
+    process's exit frees anyway.
+    """
+    atexit.unregister(sd._exit_handler)  # sounddevice registers this one function with atexit at import
 
 
 def start_supervised(supervisor: StreamSupervisor, config_key: str) -> None:

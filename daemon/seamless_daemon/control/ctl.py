@@ -65,7 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--socket", help="control socket path")
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
     parser.add_argument("--timeout", type=float, metavar="S",
-                        help=f"seconds to wait for an answer ({DEFAULT_TIMEOUT_S:g}; translate {TRANSLATE_TIMEOUT_S:g})")
+                        help=f"seconds to wait for an answer ({DEFAULT_TIMEOUT_S:g}; "
+                             f"translate {TRANSLATE_TIMEOUT_S:g})")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sub.add_parser("status", help="show the daemon's state")
     record = sub.add_parser("record", help="start, stop or cancel a recording")
