@@ -206,7 +206,8 @@ def main() -> None:
     args = parser.parse_args()
     recordings = [make_recording(args.sentences, seed) for seed in range(args.recordings)]
     options = RuntimeOptions(intra_op_threads=args.threads)
-    figures, _, offline = run(args.bundle, recordings, args.lang, CostModel(kind=args.cost, scale=args.scale), options=options)
+    cost = CostModel(kind=args.cost, scale=args.scale)
+    figures, _, offline = run(args.bundle, recordings, args.lang, cost, options=options)
     args.out.mkdir(parents=True, exist_ok=True)
     audio_s = sum(r.audio.size for r in recordings) / SAMPLE_RATE
     report = {"bundle": str(args.bundle), "lang": args.lang, "cost": args.cost, "scale": args.scale, "audio_s": audio_s,

@@ -63,7 +63,8 @@ def test_device_without_channels_in_that_direction() -> None:
         {"name": "HDMI out", "max_input_channels": 0, "max_output_channels": 2, "default_samplerate": 48000.0},
         {"name": "USB mic", "max_input_channels": 1, "max_output_channels": 0, "default_samplerate": 44100.0},
     ]
-    with pytest.raises(AudioDeviceError, match=r'^a\.b: device 0 "HDMI out" has no input channels; available: USB mic$'):
+    expected = r'^a\.b: device 0 "HDMI out" has no input channels; available: USB mic$'
+    with pytest.raises(AudioDeviceError, match=expected):
         resolve_device(0, "input", "a.b", devices)
     with pytest.raises(AudioDeviceError, match=r'^a\.b: no input device named "hdmi"; available: USB mic$'):
         resolve_device("hdmi", "input", "a.b", devices)

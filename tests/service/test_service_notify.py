@@ -156,7 +156,7 @@ def test_watchdog_rate_limit_and_interval(tmp_path: Path, monkeypatch: pytest.Mo
     dog = Watchdog(WatchdogConfig(30.0), Notifier(prefer_systemd_python=False), clock=lambda: now[0])
     assert dog.interval_s == 7.5 and dog.min_spacing_s == 15.0
     sent = []
-    for step in range(8):  # a loop waking every interval_s for 52.5 s
+    for _step in range(8):  # a loop waking every interval_s for 52.5 s
         sent.append(dog.kick())
         now[0] += dog.interval_s
     assert sent == [True, False, True, False, True, False, True, False]

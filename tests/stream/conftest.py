@@ -7,17 +7,17 @@ import sys
 from pathlib import Path
 
 import pytest
-
-BENCH_DIR = Path(__file__).resolve().parents[2] / "bench"
-if str(BENCH_DIR) not in sys.path:
-    sys.path.insert(0, str(BENCH_DIR))
-
 from seamless_daemon.bundle import load_bundle
 from seamless_daemon.runtime.incremental import IncrementalTranslator
 from seamless_daemon.runtime.pipeline import PIPELINE_ROLES, Translator
 from seamless_daemon.runtime.sessions import RuntimeOptions, open_sessions
 from seamless_daemon.runtime.vad import VadModel
 from stream_helpers import ToyRuntime
+
+BENCH_DIR = Path(__file__).resolve().parents[2] / "bench"
+if str(BENCH_DIR) not in sys.path:
+    sys.path.insert(0, str(BENCH_DIR))
+
 
 
 @pytest.fixture(scope="session")
