@@ -21,19 +21,48 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MANIFEST_NAME = "manifest.json"
 HASH_CHUNK_BYTES = 1 << 20
 
 # Graph roles, in pipeline order. ``vad`` is used by streaming mode.
 ROLE_SPEECH_ENCODER = "speech_encoder"
-ROLE_DECODER_INIT = "text_decoder_init"
-ROLE_DECODER_STEP = "text_decoder_step"
+ROLE_DECODER_CROSS = "text_decoder_cross"  # cross-attention keys/values of every layer, once per utterance
+ROLE_DECODER = "text_decoder"  # every decoder step, the first included, and the full pass that feeds t2u
 ROLE_T2U = "t2u"
 ROLE_VOCODER = "vocoder"
 ROLE_VAD = "vad"
-REQUIRED_ROLES = (ROLE_SPEECH_ENCODER, ROLE_DECODER_INIT, ROLE_DECODER_STEP, ROLE_T2U, ROLE_VOCODER, ROLE_VAD)
+REQUIRED_ROLES = (ROLE_SPEECH_ENCODER, ROLE_DECODER_CROSS, ROLE_DECODER, ROLE_T2U, ROLE_VOCODER, ROLE_VAD)
 PRECISIONS = ("fp32", "fp16", "int8")
+CACHE_PARTS = ("key", "value")
+
+# Graph input and output names shared by the export stage and the runtime (docs/bundle-format.md).
+INPUT_FEATURES = "input_features"
+ATTENTION_MASK = "attention_mask"
+INPUT_IDS = "input_ids"
+ENCODER_HIDDEN_STATES = "encoder_hidden_states"
+ENCODER_ATTENTION_MASK = "encoder_attention_mask"
+LOGITS = "logits"
+LAST_HIDDEN_STATE = "last_hidden_state"
+INPUTS_EMBEDS = "inputs_embeds"
+CHAR_INPUT_IDS = "char_input_ids"
+CHAR_COUNT_PER_ID = "char_count_per_id"
+UNIT_IDS = "unit_ids"
+UNIT_MASK = "unit_mask"
+SPEAKER_ID = "speaker_id"
+LANG_ID = "lang_id"
+WAVEFORM = "waveform"
+WAVEFORM_LENGTHS = "waveform_lengths"
+
+
+def self_cache_names(prefix: str, num_layers: int) -> list[str]:
+    """``{prefix}.{i}.self.key`` / ``.value`` of every decoder layer (prefix ``past`` or ``present``)."""
+    return [f"{prefix}.{layer}.self.{part}" for layer in range(num_layers) for part in CACHE_PARTS]
+
+
+def cross_cache_names(num_layers: int) -> list[str]:
+    """``cross.{i}.key`` / ``.value``: outputs of the cross graph, inputs of the decoder graph."""
+    return [f"cross.{layer}.{part}" for layer in range(num_layers) for part in CACHE_PARTS]
 
 
 class BundleError(Exception):
@@ -48,6 +77,10 @@ class GraphSpec:
     inputs: tuple[str, ...]
     outputs: tuple[str, ...]
     external_data: tuple[str, ...] = ()
+    precision: str = "fp32"  # the precision of this graph's weights (a recipe keeps some graphs in fp32)
+    # ONNX Runtime session config entries this graph needs (e.g. no weight pre-packing where two nodes share one
+    # initializer, which pre-packing would copy).
+    session_config: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -157,6 +190,8 @@ def _parse(data: Mapping[str, Any], manifest_path: Path) -> Manifest:
                 inputs=tuple(spec["inputs"]),
                 outputs=tuple(spec["outputs"]),
                 external_data=tuple(spec.get("external_data", ())),
+                precision=spec.get("precision", data["precision"]),
+                session_config={str(k): str(v) for k, v in spec.get("session_config", {}).items()},
             )
             for role, spec in data["graphs"].items()
         }

@@ -3,22 +3,30 @@
 Each :class:`PartSpec` names its role, builds a wrapper module around the loaded model, lists the input and
 output names exactly as docs/bundle-format.md defines them, declares dynamic axes and builds random inputs for a
 :class:`SampleShape`. The export uses ``EXPORT_SHAPE``; verification uses ``VERIFY_SHAPE``, which differs in every
-dynamic dimension so that a graph that froze a shape during tracing fails verification.
+dynamic dimension so that a graph that froze a shape during tracing fails verification; a part called in several
+ways (the decoder) lists one verification shape per way.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 import torch
 from seamless_daemon.bundle import (
-    ROLE_DECODER_INIT,
-    ROLE_DECODER_STEP,
+    ENCODER_ATTENTION_MASK,
+    ENCODER_HIDDEN_STATES,
+    INPUT_IDS,
+    LAST_HIDDEN_STATE,
+    LOGITS,
+    ROLE_DECODER,
+    ROLE_DECODER_CROSS,
     ROLE_SPEECH_ENCODER,
     ROLE_T2U,
     ROLE_VOCODER,
+    cross_cache_names,
+    self_cache_names,
 )
 from torch import nn
 from transformers.cache_utils import DynamicCache, EncoderDecoderCache
@@ -90,25 +98,14 @@ class PartSpec:
     output_names: Callable[[ModelDims], list[str]]
     dynamic_axes: Callable[[ModelDims], dict[str, dict[int, str]]]
     make_inputs: Callable[[ModelDims, SampleShape, torch.Generator], Inputs]
+    verify_shapes: tuple[SampleShape, ...] = (VERIFY_SHAPE,)
+    session_config: Mapping[str, str] = field(default_factory=dict)
 
 
 def _lengths_mask(batch: int, length: int) -> torch.Tensor:
     """An int64 mask whose first row is full and whose later rows are progressively shorter (min 1)."""
     lengths = torch.tensor([max(1, length - row * max(1, length // 4)) for row in range(batch)])
     return (torch.arange(length).unsqueeze(0) < lengths.unsqueeze(1)).long()
-
-
-def _self_names(dims: ModelDims, prefix: str) -> list[str]:
-    return [f"{prefix}.{i}.self.{kind}" for i in range(dims.num_layers) for kind in ("key", "value")]
-
-
-def _kv_names(dims: ModelDims, prefix: str) -> list[str]:
-    return [
-        f"{prefix}.{i}.{attn}.{kind}"
-        for i in range(dims.num_layers)
-        for attn in ("self", "cross")
-        for kind in ("key", "value")
-    ]
 
 
 # --- speech encoder -------------------------------------------------------------------------------------------
@@ -146,84 +143,88 @@ SPEECH_ENCODER = PartSpec(
 )
 
 
-# --- text decoder, full pass ----------------------------------------------------------------------------------
+# --- text decoder: cross-attention keys and values -----------------------------------------------------------
 
 
-class DecoderInitPart(nn.Module):
+class DecoderCrossPart(nn.Module):
+    """The cross-attention key and value projections of every decoder layer, run once per utterance."""
+
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
         self.model = model
 
-    def forward(
-        self, input_ids: torch.Tensor, encoder_hidden_states: torch.Tensor, encoder_attention_mask: torch.Tensor
-    ) -> tuple[torch.Tensor, ...]:
-        config = self.model.config
-        cache = EncoderDecoderCache(DynamicCache(config=config), DynamicCache(config=config))
-        out = self.model.text_decoder(
-            input_ids=input_ids,
-            encoder_hidden_states=encoder_hidden_states,
-            encoder_attention_mask=encoder_attention_mask,
-            past_key_values=cache,
-            use_cache=True,
-        )
-        present: list[torch.Tensor] = []
-        for self_layer, cross_layer in zip(cache.self_attention_cache.layers, cache.cross_attention_cache.layers):
-            present += [self_layer.keys, self_layer.values, cross_layer.keys, cross_layer.values]
-        hidden = out.last_hidden_state
-        # Only the last position's logits are ever used (the next token); the second pass over the whole
-        # sequence needs only the hidden states, so the vocabulary projection runs on one position.
-        return (self.model.lm_head(hidden[:, -1:, :]), hidden, *present)
+    def forward(self, encoder_hidden_states: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        cross: list[torch.Tensor] = []
+        for layer in self.model.text_decoder.layers:
+            attention = layer.cross_attention
+            shape = (*encoder_hidden_states.shape[:-1], -1, attention.head_dim)
+            for projection in (attention.k_proj, attention.v_proj):
+                cross.append(projection(encoder_hidden_states).view(shape).transpose(1, 2))
+        return tuple(cross)
 
 
-def _decoder_init_inputs(dims: ModelDims, shape: SampleShape, generator: torch.Generator) -> Inputs:
-    ids = torch.randint(FIRST_TEXT_TOKEN, dims.vocab_size, (shape.batch, shape.tokens), generator=generator)
+def _decoder_cross_inputs(dims: ModelDims, shape: SampleShape, generator: torch.Generator) -> Inputs:
     hidden = torch.randn(shape.batch, shape.encoder_frames, dims.hidden_size, generator=generator)
-    mask = _lengths_mask(shape.batch, shape.encoder_frames)
-    return {"input_ids": ids, "encoder_hidden_states": hidden, "encoder_attention_mask": mask}
+    return {ENCODER_HIDDEN_STATES: hidden}
 
 
-def _decoder_init_axes(dims: ModelDims) -> dict[str, dict[int, str]]:
-    axes = {
-        "input_ids": {0: "B", 1: "L"},
-        "encoder_hidden_states": {0: "B", 1: "S"},
-        "encoder_attention_mask": {0: "B", 1: "S"},
-        "logits": {0: "B"},
-        "last_hidden_state": {0: "B", 1: "L"},
-    }
-    for name in _kv_names(dims, "present"):
-        axes[name] = {0: "B", 2: "S" if ".cross." in name else "L"}
-    return axes
-
-
-DECODER_INIT = PartSpec(
-    role=ROLE_DECODER_INIT,
-    build=DecoderInitPart,
-    input_names=lambda dims: ["input_ids", "encoder_hidden_states", "encoder_attention_mask"],
-    output_names=lambda dims: ["logits", "last_hidden_state", *_kv_names(dims, "present")],
-    dynamic_axes=_decoder_init_axes,
-    make_inputs=_decoder_init_inputs,
+DECODER_CROSS = PartSpec(
+    role=ROLE_DECODER_CROSS,
+    build=DecoderCrossPart,
+    input_names=lambda dims: [ENCODER_HIDDEN_STATES],
+    output_names=lambda dims: cross_cache_names(dims.num_layers),
+    dynamic_axes=lambda dims: {
+        ENCODER_HIDDEN_STATES: {0: "B", 1: "S"},
+        **{name: {0: "B", 2: "S"} for name in cross_cache_names(dims.num_layers)},
+    },
+    make_inputs=_decoder_cross_inputs,
 )
 
 
-# --- text decoder, cached step --------------------------------------------------------------------------------
+# --- text decoder: one graph for every step and for the full pass ---------------------------------------------
 
 
-class DecoderStepPart(nn.Module):
+class TiedProjection(torch.autograd.Function):
+    """``hidden @ weight.T`` exported as ``FusedMatMul(transB=1)`` on the weight itself.
+
+    The vocabulary projection is tied to the token embedding. Written as ``MatMul(hidden, Transpose(weight))`` it
+    would be constant-folded into a second, transposed copy of the table (1 GB at the released size); reading the
+    embedding's own initializer transposed keeps one copy on disk and in memory.
+    """
+
+    @staticmethod
+    def forward(ctx: object, hidden: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        return torch.matmul(hidden, weight.t())
+
+    @staticmethod
+    def symbolic(graph: object, hidden: object, weight: object) -> object:
+        return graph.op("com.microsoft::FusedMatMul", hidden, weight, transA_i=0, transB_i=1, alpha_f=1.0)
+
+
+class DecoderPart(nn.Module):
+    """One decoder pass over ``L`` new tokens after ``P`` cached ones (``P`` may be 0).
+
+    Cross-attention keys/values come from :class:`DecoderCrossPart`; the encoder hidden states themselves are not
+    needed, only their length (a zero placeholder). Logits are for the last position only (the next token); the
+    hidden states of every new position are returned, which is what t2u consumes.
+    """
+
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
         self.model = model
 
     def forward(
-        self, input_ids: torch.Tensor, encoder_attention_mask: torch.Tensor, *past: torch.Tensor
+        self, input_ids: torch.Tensor, encoder_attention_mask: torch.Tensor, *caches: torch.Tensor
     ) -> tuple[torch.Tensor, ...]:
-        per_layer = [past[i : i + 4] for i in range(0, len(past), 4)]
+        layers = self.model.config.decoder_layers
+        past = [caches[i : i + 2] for i in range(0, 2 * layers, 2)]
+        cross = [caches[i : i + 2] for i in range(2 * layers, 4 * layers, 2)]
         cache = EncoderDecoderCache(
-            DynamicCache([(layer[0], layer[1]) for layer in per_layer]),
-            DynamicCache([(layer[2], layer[3]) for layer in per_layer]),
+            DynamicCache([(key, value) for key, value in past]),
+            DynamicCache([(key, value) for key, value in cross]),
         )
-        for index in range(len(per_layer)):
+        for index in range(layers):
             cache.is_updated[index] = True
-        # The cross-attention keys and values come from the cache; the hidden states only need the right length.
         placeholder = torch.zeros_like(encoder_attention_mask, dtype=torch.float32).unsqueeze(-1)
         placeholder = placeholder.expand(-1, -1, self.model.config.hidden_size)
         out = self.model.text_decoder(
@@ -236,40 +237,59 @@ class DecoderStepPart(nn.Module):
         present: list[torch.Tensor] = []
         for layer in cache.self_attention_cache.layers:
             present += [layer.keys, layer.values]
-        return (self.model.lm_head(out.last_hidden_state), *present)
+        hidden = out.last_hidden_state
+        logits = TiedProjection.apply(hidden[:, -1:, :], self.model.lm_head.weight)
+        return (logits, hidden, *present)
 
 
-def _decoder_step_inputs(dims: ModelDims, shape: SampleShape, generator: torch.Generator) -> Inputs:
+def _decoder_inputs(dims: ModelDims, shape: SampleShape, generator: torch.Generator) -> Inputs:
     inputs: Inputs = {
-        "input_ids": torch.randint(FIRST_TEXT_TOKEN, dims.vocab_size, (shape.batch, 1), generator=generator),
-        "encoder_attention_mask": _lengths_mask(shape.batch, shape.encoder_frames),
+        INPUT_IDS: torch.randint(FIRST_TEXT_TOKEN, dims.vocab_size, (shape.batch, shape.tokens), generator=generator),
+        ENCODER_ATTENTION_MASK: _lengths_mask(shape.batch, shape.encoder_frames),
     }
-    for name in _kv_names(dims, "past"):
-        length = shape.encoder_frames if ".cross." in name else shape.past
-        inputs[name] = torch.randn(shape.batch, dims.num_heads, length, dims.head_dim, generator=generator)
+    for name in self_cache_names("past", dims.num_layers):
+        inputs[name] = torch.randn(shape.batch, dims.num_heads, shape.past, dims.head_dim, generator=generator)
+    for name in cross_cache_names(dims.num_layers):
+        inputs[name] = torch.randn(shape.batch, dims.num_heads, shape.encoder_frames, dims.head_dim,
+                                   generator=generator)
     return inputs
 
 
-def _decoder_step_axes(dims: ModelDims) -> dict[str, dict[int, str]]:
+def _decoder_axes(dims: ModelDims) -> dict[str, dict[int, str]]:
     axes: dict[str, dict[int, str]] = {
-        "input_ids": {0: "B"},
-        "encoder_attention_mask": {0: "B", 1: "S"},
-        "logits": {0: "B"},
+        INPUT_IDS: {0: "B", 1: "L"},
+        ENCODER_ATTENTION_MASK: {0: "B", 1: "S"},
+        LOGITS: {0: "B"},
+        LAST_HIDDEN_STATE: {0: "B", 1: "L"},
     }
-    for name in _kv_names(dims, "past"):
-        axes[name] = {0: "B", 2: "S" if ".cross." in name else "P"}
-    for name in _self_names(dims, "present"):
-        axes[name] = {0: "B", 2: "P+1"}
+    for name in self_cache_names("past", dims.num_layers):
+        axes[name] = {0: "B", 2: "P"}
+    for name in cross_cache_names(dims.num_layers):
+        axes[name] = {0: "B", 2: "S"}
+    for name in self_cache_names("present", dims.num_layers):
+        axes[name] = {0: "B", 2: "P+L"}
     return axes
 
 
-DECODER_STEP = PartSpec(
-    role=ROLE_DECODER_STEP,
-    build=DecoderStepPart,
-    input_names=lambda dims: ["input_ids", "encoder_attention_mask", *_kv_names(dims, "past")],
-    output_names=lambda dims: ["logits", *_self_names(dims, "present")],
-    dynamic_axes=_decoder_step_axes,
-    make_inputs=_decoder_step_inputs,
+DECODER = PartSpec(
+    role=ROLE_DECODER,
+    build=DecoderPart,
+    input_names=lambda dims: [
+        INPUT_IDS, ENCODER_ATTENTION_MASK, *self_cache_names("past", dims.num_layers),
+        *cross_cache_names(dims.num_layers),
+    ],
+    output_names=lambda dims: [LOGITS, LAST_HIDDEN_STATE, *self_cache_names("present", dims.num_layers)],
+    dynamic_axes=_decoder_axes,
+    make_inputs=_decoder_inputs,
+    # A cached step (L=1), a longer step after a past, and the full pass without a past (the first step, the pass
+    # that feeds t2u): every way the runtime calls the graph.
+    verify_shapes=(
+        SampleShape(batch=3, frames=72, encoder_frames=9, tokens=1, past=7, units=11),
+        SampleShape(batch=3, frames=72, encoder_frames=9, tokens=2, past=5, units=11),
+        SampleShape(batch=2, frames=72, encoder_frames=7, tokens=9, past=0, units=11),
+    ),
+    # FusedMatMul and Gather read the same embedding initializer; pre-packing would copy it for FusedMatMul.
+    session_config={"session.disable_prepacking": "1"},
 )
 
 
@@ -372,4 +392,4 @@ VOCODER = PartSpec(
     make_inputs=_vocoder_inputs,
 )
 
-PARTS: tuple[PartSpec, ...] = (SPEECH_ENCODER, DECODER_INIT, DECODER_STEP, T2U, VOCODER)
+PARTS: tuple[PartSpec, ...] = (SPEECH_ENCODER, DECODER_CROSS, DECODER, T2U, VOCODER)

@@ -3,6 +3,7 @@ manifest. The manifest is written last, only when every graph passed verificatio
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.resources
 import logging
 import shutil
@@ -107,7 +108,7 @@ def _export_one(
     if options.precision != "fp32":
         target = bundle / graph.path.name
         external = convert(options.precision, graph.path, target)
-        graph = ExportedGraph(graph.role, target, external, graph.inputs, graph.outputs, graph.seconds)
+        graph = dataclasses.replace(graph, path=target, external_data=external, precision=options.precision)
         check = verify_graph(spec, model, dims, graph.path, TOLERANCES[options.precision])
     return graph, check, time.perf_counter() - start
 

@@ -7,7 +7,8 @@ import shutil
 import tempfile
 import time
 import warnings
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import onnx
@@ -30,6 +31,8 @@ class ExportedGraph:
     inputs: tuple[str, ...]
     outputs: tuple[str, ...]
     seconds: float
+    precision: str = "fp32"
+    session_config: Mapping[str, str] = field(default_factory=dict)
 
 
 def save_onnx(model: onnx.ModelProto, path: Path, weight_bytes: int) -> tuple[Path, ...]:
@@ -84,4 +87,5 @@ def export_part(spec: PartSpec, model: torch.nn.Module, dims: ModelDims, opset: 
         else:
             external = save_onnx(onnx.load(str(scratch_file)), target, PROTOBUF_LIMIT_BYTES)
     seconds = time.perf_counter() - start
-    return ExportedGraph(spec.role, target, external, tuple(input_names), tuple(output_names), seconds)
+    return ExportedGraph(spec.role, target, external, tuple(input_names), tuple(output_names), seconds,
+                         session_config=dict(spec.session_config))

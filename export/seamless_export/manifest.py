@@ -139,6 +139,8 @@ def build_manifest(
             inputs=g.inputs,
             outputs=g.outputs,
             external_data=tuple(path.name for path in g.external_data),
+            precision=g.precision,
+            session_config=dict(g.session_config),
         )
         for g in inputs.graphs
     }

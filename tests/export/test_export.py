@@ -39,9 +39,26 @@ def test_tiny_bundle_loads_and_graph_names_match_manifest(tiny_bundle: Path) -> 
     assert len(manifest.languages.speech_targets) >= 4
     assert manifest.max_new_tokens == TINY.max_new_tokens
     verification = manifest.extra["verification"]
-    assert set(verification) == {"speech_encoder", "text_decoder_init", "text_decoder_step", "t2u", "vocoder"}
-    logits = verification["text_decoder_step"]["outputs"]["logits"]
+    assert set(verification) == {"speech_encoder", "text_decoder_cross", "text_decoder", "t2u", "vocoder"}
+    logits = verification["text_decoder"]["outputs"]["logits"]
     assert logits["max_abs_diff"] <= logits["limit"]
+
+
+def test_decoder_weights_are_stored_once(tiny_bundle: Path) -> None:
+    """One decoder graph, whose vocabulary projection reads the token embedding's own initializer."""
+    import onnx
+
+    manifest = load_bundle(tiny_bundle).manifest
+    decoder = onnx.load(str(tiny_bundle / manifest.graphs["text_decoder"].path))
+    table = (manifest.decoder.vocab_size, manifest.decoder.hidden_size)
+    tables = [init.name for init in decoder.graph.initializer if tuple(init.dims) in (table, table[::-1])]
+    assert len(tables) == 1
+    readers = {node.op_type for node in decoder.graph.node if tables[0] in node.input}
+    assert readers == {"Gather", "FusedMatMul"}
+    cross = onnx.load(str(tiny_bundle / manifest.graphs["text_decoder_cross"].path))
+    decoder_weights = {init.name for init in decoder.graph.initializer}
+    assert not decoder_weights & {init.name for init in cross.graph.initializer}
+    assert manifest.graphs["text_decoder"].session_config == {"session.disable_prepacking": "1"}
 
 
 def test_toy_bundle_loads_with_its_languages(toy_bundle: Path, toy_checkpoint: Path) -> None:
@@ -133,6 +150,6 @@ def test_cli_random_checkpoint_then_export(tmp_path: Path) -> None:
     exported = _cli("export", str(tmp_path / "ckpt"), "-o", str(tmp_path / "bundle"))
     assert exported.returncode == 0, exported.stderr
     progress = exported.stdout.splitlines()
-    for role in ("speech_encoder", "text_decoder_init", "text_decoder_step", "t2u", "vocoder"):
+    for role in ("speech_encoder", "text_decoder_cross", "text_decoder", "t2u", "vocoder"):
         assert any(line.startswith(f"{role}: exported in") for line in progress)
     load_bundle(tmp_path / "bundle")

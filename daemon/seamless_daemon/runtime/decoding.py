@@ -1,10 +1,15 @@
 """Greedy text decoding with a key/value cache, matching transformers' ``generate(num_beams=1, do_sample=False)``.
 
-The prompt is ``[decoder_start, lang]``. ``text_decoder_init`` runs over the prompt and returns the first logits
-and every layer's self- and cross-attention cache; ``text_decoder_step`` then takes one token at a time with the
-self-attention cache (the cross-attention cache never changes). Each step appends the argmax of the last logits.
-Decoding stops after ``eos`` or once the new-token limit is reached, so the sequence is
+Two graphs hold the decoder (docs/bundle-format.md). ``text_decoder_cross`` turns the encoder output into every
+layer's cross-attention keys and values, once per utterance (:meth:`GreedyDecoder.attend`). ``text_decoder``
+runs ``L`` new tokens after ``P`` cached ones: the first step is the prompt ``[decoder_start, lang]`` with an empty
+self-attention past, every later step one token with the past so far. Each step appends the argmax of the last
+logits; decoding stops after ``eos`` or once the new-token limit is reached, so the sequence is
 ``[decoder_start, lang, tokens..., eos]`` or, at the limit, ends on a real token.
+
+Every run also returns the hidden states of its new positions. Together they are the hidden states of
+``sequence[:-1]`` (the last token is never fed back), which is exactly the input generate() computes for the
+text-to-unit model with a second full decoder pass; :class:`DecodeResult` carries them so that pass is not needed.
 """
 
 from __future__ import annotations
@@ -14,6 +19,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from seamless_daemon.bundle import (
+    ENCODER_ATTENTION_MASK,
+    ENCODER_HIDDEN_STATES,
+    INPUT_IDS,
+    LAST_HIDDEN_STATE,
+    LOGITS,
+    DecoderSpec,
+    cross_cache_names,
+    self_cache_names,
+)
 from seamless_daemon.runtime.sessions import GraphSession
 
 logger = logging.getLogger(__name__)
@@ -22,20 +37,24 @@ PROMPT_LENGTH = 2  # decoder_start, language token
 # transformers' GenerationConfig default, used by generate() when neither limit is configured.
 DEFAULT_MAX_LENGTH = 20
 MIN_NEW_TOKENS = 1  # generate() always produces at least one token, even when max_length <= the prompt
-CACHE_PARTS = ("key", "value")
+SEQUENCE_AXIS = 1
 
 
 @dataclass(frozen=True)
 class EncoderOutput:
+    """One utterance's encoder output and the decoder's cross-attention keys/values computed from it."""
+
     hidden_states: np.ndarray  # float32 (1, S, H)
     attention_mask: np.ndarray  # int64 (1, S)
+    cross: dict[str, np.ndarray]  # cross.{i}.key / .value, float32 (1, heads, S, head_dim)
 
 
 @dataclass(frozen=True)
 class DecodeResult:
     sequence: list[int]  # generate()'s `sequences` row
     ended_on_eos: bool
-    steps: int  # decoder runs, init included
+    steps: int  # decoder runs
+    hidden_states: np.ndarray  # float32 (1, len(sequence) - 1, H): the decoder states of sequence[:-1]
 
 
 def new_token_limit(max_new_tokens: int | None, max_length: int | None) -> int:
@@ -48,59 +67,55 @@ def new_token_limit(max_new_tokens: int | None, max_length: int | None) -> int:
     return max(MIN_NEW_TOKENS, total - PROMPT_LENGTH)
 
 
-def _cache_names(prefix: str, layer: int, kind: str) -> list[str]:
-    return [f"{prefix}.{layer}.{kind}.{part}" for part in CACHE_PARTS]
-
-
 class GreedyDecoder:
     """Runs the two decoder graphs; holds no per-utterance state."""
 
-    def __init__(self, init: GraphSession, step: GraphSession, num_layers: int, eos: int) -> None:
-        self._init = init
-        self._step = step
-        self._num_layers = num_layers
+    def __init__(self, cross: GraphSession, decoder: GraphSession, spec: DecoderSpec, eos: int) -> None:
+        self._cross = cross
+        self._decoder = decoder
         self._eos = eos
+        self._past_names = self_cache_names("past", spec.num_layers)
+        self._present_names = self_cache_names("present", spec.num_layers)
+        self._cross_names = cross_cache_names(spec.num_layers)
+        self._empty_past = np.zeros((1, spec.num_heads, 0, spec.head_dim), dtype=np.float32)
 
-    def full_pass(self, input_ids: list[int], encoder: EncoderOutput) -> dict[str, np.ndarray]:
-        """``text_decoder_init`` over ``input_ids``: logits, last hidden state and the cache."""
-        return self._init.run({
-            "input_ids": np.asarray([input_ids], dtype=np.int64),
-            "encoder_hidden_states": encoder.hidden_states,
-            "encoder_attention_mask": encoder.attention_mask,
-        })
+    def attend(self, hidden_states: np.ndarray, attention_mask: np.ndarray) -> EncoderOutput:
+        """The cross-attention keys/values of every layer for one utterance's encoder output."""
+        cross = self._cross.run({ENCODER_HIDDEN_STATES: hidden_states})
+        return EncoderOutput(hidden_states, attention_mask, {name: cross[name] for name in self._cross_names})
 
-    def _cache_from_init(self, outputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        past: dict[str, np.ndarray] = {}
-        for layer in range(self._num_layers):
-            for kind in ("self", "cross"):
-                for present, name in zip(_cache_names("present", layer, kind), _cache_names("past", layer, kind)):
-                    past[name] = outputs[present]
-        return past
+    def _run(self, input_ids: list[int], encoder: EncoderOutput,
+             past: dict[str, np.ndarray] | None) -> dict[str, np.ndarray]:
+        feeds = {INPUT_IDS: np.asarray([input_ids], dtype=np.int64), ENCODER_ATTENTION_MASK: encoder.attention_mask}
+        if past is None:
+            feeds.update({name: self._empty_past for name in self._past_names})
+        else:
+            feeds.update(past)
+        feeds.update(encoder.cross)
+        return self._decoder.run(feeds)
 
-    def _update_self_cache(self, past: dict[str, np.ndarray], outputs: dict[str, np.ndarray]) -> None:
-        for layer in range(self._num_layers):
-            for present, name in zip(_cache_names("present", layer, "self"), _cache_names("past", layer, "self")):
-                past[name] = outputs[present]
+    def full_pass(self, input_ids: list[int], encoder: EncoderOutput) -> np.ndarray:
+        """Hidden states of every position of ``input_ids`` (one run, no past)."""
+        return self._run(input_ids, encoder, None)[LAST_HIDDEN_STATE]
+
+    def _next_past(self, outputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return {past: outputs[present] for past, present in zip(self._past_names, self._present_names)}
 
     def decode(self, prompt: list[int], encoder: EncoderOutput, max_new_tokens: int) -> DecodeResult:
         """Greedy decoding from ``prompt`` for at most ``max_new_tokens`` tokens."""
         if max_new_tokens < MIN_NEW_TOKENS:
             raise ValueError(f"max_new_tokens must be >= {MIN_NEW_TOKENS}, got {max_new_tokens}")
         sequence = list(prompt)
-        outputs = self.full_pass(sequence, encoder)
-        past = self._cache_from_init(outputs)
+        outputs = self._run(sequence, encoder, None)
+        hidden = [outputs[LAST_HIDDEN_STATE]]
         steps = 1
         while True:
-            token = int(np.argmax(outputs["logits"][0, -1]))
+            token = int(np.argmax(outputs[LOGITS][0, -1]))
             sequence.append(token)
-            if token == self._eos:
-                return DecodeResult(sequence=sequence, ended_on_eos=True, steps=steps)
-            if len(sequence) - len(prompt) >= max_new_tokens:
-                return DecodeResult(sequence=sequence, ended_on_eos=False, steps=steps)
-            outputs = self._step.run({
-                "input_ids": np.asarray([[token]], dtype=np.int64),
-                "encoder_attention_mask": encoder.attention_mask,
-                **past,
-            })
-            self._update_self_cache(past, outputs)
+            ended_on_eos = token == self._eos
+            if ended_on_eos or len(sequence) - len(prompt) >= max_new_tokens:
+                return DecodeResult(sequence=sequence, ended_on_eos=ended_on_eos, steps=steps,
+                                    hidden_states=np.concatenate(hidden, axis=SEQUENCE_AXIS))
+            outputs = self._run([token], encoder, self._next_past(outputs))
+            hidden.append(outputs[LAST_HIDDEN_STATE])
             steps += 1

@@ -3,12 +3,13 @@
 :meth:`IncrementalTranslator.hypothesize` runs features → speech encoder → greedy decoding from
 ``[decoder_start, lang, *prefix]`` (the committed tokens forced) and stops there: no t2u, no vocoder.
 
-:meth:`IncrementalTranslator.speak` synthesises the tokens ``start .. end`` of a hypothesis. The decoder's full
-pass runs over ``[decoder_start, lang, tokens[:end]]`` with the hypothesis' encoder output; t2u then takes the
-hidden states of positions ``start+1 .. end+1`` — the state that predicts each new token, plus the last position,
-laid out as the complete-mode glue lays out ``sequences[:-1]`` — with the character ids and counts of the new
-tokens only (0 for the first and last position). For ``start = 0`` and ``end`` = every token of a hypothesis that
-ended on eos, this is exactly what :class:`~seamless_daemon.runtime.pipeline.Translator` feeds t2u.
+:meth:`IncrementalTranslator.speak` synthesises the tokens ``start .. end`` of a hypothesis. t2u takes the decoder
+states of ``[decoder_start, lang, tokens[:end]]`` at positions ``start .. end+1`` — laid out as the complete-mode
+glue lays out ``sequences[:-1]`` — with the character ids and counts of the new tokens only (0 for the first and
+last position). The hypothesis' greedy loop computed those states already (a causal decoder's state at a position
+depends on the tokens up to it only), except when ``end`` reaches a last token that was never fed back; then one
+full decoder pass computes them. For ``start = 0`` and ``end`` = every token of a hypothesis that ended on eos,
+this is exactly what :class:`~seamless_daemon.runtime.pipeline.Translator` feeds t2u.
 """
 
 from __future__ import annotations
@@ -20,19 +21,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from seamless_daemon.bundle import (
-    ROLE_DECODER_INIT,
-    ROLE_DECODER_STEP,
-    ROLE_SPEECH_ENCODER,
-    ROLE_T2U,
-    ROLE_VOCODER,
-    Bundle,
-)
-from seamless_daemon.runtime.decoding import PROMPT_LENGTH, EncoderOutput, GreedyDecoder, new_token_limit
-from seamless_daemon.runtime.features import extract_features
-from seamless_daemon.runtime.pipeline import PIPELINE_ROLES, TranslationError
+from seamless_daemon.bundle import Bundle
+from seamless_daemon.runtime.decoding import PROMPT_LENGTH, EncoderOutput, new_token_limit
+from seamless_daemon.runtime.model import MODEL_ROLES, SpeechModel
+from seamless_daemon.runtime.pipeline import TranslationError
 from seamless_daemon.runtime.sessions import GraphSession, RuntimeOptions, open_sessions
-from seamless_daemon.runtime.t2u_glue import prepare_t2u_inputs, subwords_for, units_for_vocoder
+from seamless_daemon.runtime.t2u_glue import prepare_t2u_inputs, subwords_for
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +42,7 @@ class TextHypothesis:
     ended_on_eos: bool
     tgt_lang: str
     encoder: EncoderOutput  # kept so speech for these tokens can be made without encoding again
+    hidden_states: np.ndarray  # decoder states of [decoder_start, lang, *sequence[:-1]] from the greedy loop
     timings_ms: dict[str, float] = field(default_factory=dict)
 
 
@@ -70,17 +65,11 @@ class IncrementalTranslator:
 
     def __init__(self, bundle: Bundle, sessions: Mapping[str, GraphSession]) -> None:
         self.bundle = bundle
-        missing = [role for role in PIPELINE_ROLES if role not in sessions]
-        if missing:
-            raise ValueError(f"sessions missing for: {', '.join(missing)}")
-        self._sessions = dict(sessions)
-        manifest = bundle.manifest
-        self._decoder = GreedyDecoder(sessions[ROLE_DECODER_INIT], sessions[ROLE_DECODER_STEP],
-                                      manifest.decoder.num_layers, manifest.special_ids.eos)
+        self.model = SpeechModel(bundle, sessions)
 
     @classmethod
     def open(cls, bundle: Bundle, options: RuntimeOptions | None = None) -> IncrementalTranslator:
-        return cls(bundle, open_sessions(bundle, PIPELINE_ROLES, options if options is not None else RuntimeOptions()))
+        return cls(bundle, open_sessions(bundle, MODEL_ROLES, options if options is not None else RuntimeOptions()))
 
     @property
     def output_sample_rate(self) -> int:
@@ -93,11 +82,7 @@ class IncrementalTranslator:
                                    f"{', '.join(languages.speech_targets)}")
 
     def encode(self, waveform: np.ndarray) -> EncoderOutput:
-        features = extract_features(np.asarray(waveform, dtype=np.float32), self.bundle.manifest.features)
-        outputs = self._sessions[ROLE_SPEECH_ENCODER].run({
-            "input_features": features.input_features, "attention_mask": features.attention_mask,
-        })
-        return EncoderOutput(outputs["encoder_hidden_states"], outputs["encoder_attention_mask"])
+        return self.model.encode(self.model.features(waveform))
 
     def hypothesize(self, waveform: np.ndarray, tgt_lang: str, prefix_ids: Sequence[int] = (),
                     max_new_tokens: int | None = None) -> TextHypothesis:
@@ -110,13 +95,14 @@ class IncrementalTranslator:
         bundle_limit = new_token_limit(manifest.max_new_tokens, manifest.max_length)
         limit = bundle_limit if max_new_tokens is None else max(1, min(max_new_tokens, bundle_limit))
         prompt = [manifest.special_ids.decoder_start, manifest.languages.text[tgt_lang], *map(int, prefix_ids)]
-        decoded = self._decoder.decode(prompt, encoder, limit)
+        decoded = self.model.decode(prompt, encoder, limit)
         tokens = decoded.sequence[PROMPT_LENGTH:]
         if decoded.ended_on_eos:
             tokens = tokens[:-1]
         return TextHypothesis(
             token_ids=tuple(tokens), pieces=tuple(subwords_for(tokens, manifest.id_to_text)),
             ended_on_eos=decoded.ended_on_eos, tgt_lang=tgt_lang, encoder=encoder,
+            hidden_states=decoded.hidden_states,
             timings_ms={"encoder": encoded_ms, "decoder": round(_elapsed_ms(began) - encoded_ms, 3),
                         "total": _elapsed_ms(began)},
         )
@@ -131,24 +117,15 @@ class IncrementalTranslator:
                                    f"0..{manifest.num_speakers - 1}")
         began = time.perf_counter()
         prompt = [manifest.special_ids.decoder_start, manifest.languages.text[hypothesis.tgt_lang]]
-        # The full pass sees every token up to `end`; t2u sees the slice for the new tokens.
-        hidden = self._decoder.full_pass([*prompt, *hypothesis.token_ids[:end]],
-                                         hypothesis.encoder)["last_hidden_state"]
-        window = hidden[:, start : end + PROMPT_LENGTH]
+        window_end = end + PROMPT_LENGTH
+        hidden = hypothesis.hidden_states
+        if hidden.shape[1] < window_end:
+            hidden = self.model.hidden_states([*prompt, *hypothesis.token_ids[:end]], hypothesis.encoder)
         pretend = [*prompt, *hypothesis.token_ids[start:end], manifest.special_ids.eos]
         t2u_inputs = prepare_t2u_inputs(pretend, manifest.special_ids, manifest.id_to_text, manifest.char_to_id)
-        t2u = self._sessions[ROLE_T2U].run({
-            "inputs_embeds": window, "attention_mask": t2u_inputs.attention_mask,
-            "char_input_ids": t2u_inputs.char_input_ids, "char_count_per_id": t2u_inputs.char_count_per_id,
-        })
-        vocoder_ids = units_for_vocoder(t2u["unit_ids"], t2u["unit_mask"], manifest.special_ids)
-        vocoded = self._sessions[ROLE_VOCODER].run({
-            "input_ids": vocoder_ids,
-            "speaker_id": np.asarray([[speaker]], dtype=np.int64),
-            "lang_id": np.asarray([[manifest.languages.vocoder[hypothesis.tgt_lang]]], dtype=np.int64),
-        })
-        length = int(vocoded["waveform_lengths"][0])
+        units = self.model.units(hidden[:, start:window_end], t2u_inputs)
+        waveform = self.model.vocode(units, hypothesis.tgt_lang, speaker)
         return SpeechPiece(
-            waveform=vocoded["waveform"][0, :length].astype(np.float32), sample_rate=manifest.output_sample_rate,
-            unit_count=int(t2u["unit_ids"].shape[1]), timings_ms={"total": _elapsed_ms(began)},
+            waveform=waveform, sample_rate=manifest.output_sample_rate,
+            unit_count=int(units["unit_ids"].shape[1]), timings_ms={"total": _elapsed_ms(began)},
         )

@@ -1,10 +1,11 @@
 """Speech-to-speech translation of one utterance through the bundle's graphs.
 
 :class:`Translator` holds the shared sessions (no per-utterance state, safe to call from several threads) and
-chains: features → speech encoder → greedy text decoding → second decoder pass → t2u → unit glue → vocoder.
+chains: features → speech encoder → cross-attention keys/values → greedy text decoding → t2u → unit glue → vocoder.
 The result reproduces transformers' ``SeamlessM4Tv2ForSpeechToSpeech.generate(num_beams=1, do_sample=False,
 return_intermediate_token_ids=True)``: ``text_ids`` is its ``sequences`` row, ``unit_ids`` its
-``unit_sequences`` row.
+``unit_sequences`` row, ``waveform`` its (batch 1, whole) waveform. The decoder states that feed t2u are those the
+greedy loop computed (generate() recomputes them with a second full pass; the loop's are the same states).
 """
 
 from __future__ import annotations
@@ -18,24 +19,17 @@ from typing import TypeVar
 
 import numpy as np
 
-from seamless_daemon.bundle import (
-    ROLE_DECODER_INIT,
-    ROLE_DECODER_STEP,
-    ROLE_SPEECH_ENCODER,
-    ROLE_T2U,
-    ROLE_VOCODER,
-    Bundle,
-    load_bundle,
-)
-from seamless_daemon.runtime.decoding import PROMPT_LENGTH, EncoderOutput, GreedyDecoder, new_token_limit
-from seamless_daemon.runtime.features import FeatureError, extract_features
-from seamless_daemon.runtime.sessions import GraphSession, RuntimeOptions, open_sessions
-from seamless_daemon.runtime.t2u_glue import SPACE, prepare_t2u_inputs, units_for_vocoder
+from seamless_daemon.bundle import ROLE_SPEECH_ENCODER, Bundle, load_bundle
+from seamless_daemon.runtime.decoding import PROMPT_LENGTH, DecodeResult, EncoderOutput, new_token_limit
+from seamless_daemon.runtime.features import FeatureError
+from seamless_daemon.runtime.model import MODEL_ROLES, SpeechModel, SpeechOutput
+from seamless_daemon.runtime.sessions import GraphSession, RuntimeOptions
+from seamless_daemon.runtime.t2u_glue import SPACE, prepare_t2u_inputs
 
 logger = logging.getLogger(__name__)
 
-PIPELINE_ROLES = (ROLE_SPEECH_ENCODER, ROLE_DECODER_INIT, ROLE_DECODER_STEP, ROLE_T2U, ROLE_VOCODER)
-STAGES = ("features", "encoder", "decoder", "decoder_t2u_pass", "t2u", "vocoder")
+PIPELINE_ROLES = MODEL_ROLES
+STAGES = ("features", "encoder", "decoder", "t2u", "vocoder")
 MS_PER_SECOND = 1000.0
 WARMUP_SECONDS = 1.0
 WARMUP_NOISE_LEVEL = 0.01
@@ -64,12 +58,6 @@ class TranslationResult:
         return float(self.waveform.size) / self.sample_rate
 
 
-@dataclass(frozen=True)
-class _Speech:
-    unit_ids: np.ndarray  # t2u units of the utterance
-    waveform: np.ndarray  # float32, trimmed to the vocoder's length
-
-
 class _Timer:
     """Per-utterance stage timings."""
 
@@ -96,11 +84,7 @@ class Translator:
         self.bundle = bundle
         self.options = options if options is not None else RuntimeOptions()
         manifest = bundle.manifest
-        self._sessions = open_sessions(bundle, PIPELINE_ROLES, self.options)
-        self._decoder = GreedyDecoder(
-            self._sessions[ROLE_DECODER_INIT], self._sessions[ROLE_DECODER_STEP],
-            manifest.decoder.num_layers, manifest.special_ids.eos,
-        )
+        self.model = SpeechModel.open(bundle, self.options)
         special = manifest.special_ids
         self._hidden_ids = {special.pad, special.unk, special.bos, special.eos, special.decoder_start,
                             *manifest.languages.text.values()}
@@ -114,12 +98,12 @@ class Translator:
     @property
     def provider(self) -> str:
         """Execution provider of the speech encoder session (all sessions share one provider list)."""
-        return self._sessions[ROLE_SPEECH_ENCODER].provider
+        return self.model.sessions[ROLE_SPEECH_ENCODER].provider
 
     @property
     def sessions(self) -> Mapping[str, GraphSession]:
         """The opened graphs by role, for other runtime parts that share them (streaming's translator)."""
-        return dict(self._sessions)
+        return dict(self.model.sessions)
 
     @property
     def languages(self) -> list[str]:
@@ -162,8 +146,10 @@ class Translator:
             manifest = self.bundle.manifest
             special = manifest.special_ids
             word = next(int(i) for i in manifest.id_to_text if int(i) not in self._hidden_ids)
-            sequence = [special.decoder_start, manifest.languages.text[lang], word, special.eos]
-            self._speak(timer, sequence, self._encode(timer, noise), lang, 0)
+            prompt = [special.decoder_start, manifest.languages.text[lang]]
+            encoder = self._encode(timer, noise)
+            decoded = self.model.decode([*prompt, word], encoder, 1)
+            self._speak(timer, decoded, lang, 0)
         logger.info("warm-up done in %.0f ms", result.timings_ms["total"])
 
     def text_for(self, ids: list[int]) -> str:
@@ -174,38 +160,22 @@ class Translator:
 
     def _encode(self, timer: _Timer, waveform: np.ndarray) -> EncoderOutput:
         try:
-            features = timer.measure("features", lambda: extract_features(waveform, self.bundle.manifest.features))
+            features = timer.measure("features", lambda: self.model.features(waveform))
         except FeatureError as err:
             raise TranslationError(str(err)) from None
-        outputs = timer.measure("encoder", lambda: self._sessions[ROLE_SPEECH_ENCODER].run({
-            "input_features": features.input_features, "attention_mask": features.attention_mask,
-        }))
-        return EncoderOutput(outputs["encoder_hidden_states"], outputs["encoder_attention_mask"])
+        return timer.measure("encoder", lambda: self.model.encode(features))
 
-    def _speak(self, timer: _Timer, sequence: list[int], encoder: EncoderOutput, tgt_lang: str,
-               speaker: int) -> _Speech:
+    def _speak(self, timer: _Timer, decoded: DecodeResult, tgt_lang: str, speaker: int) -> SpeechOutput:
         manifest = self.bundle.manifest
+        sequence = decoded.sequence
         if len(sequence) <= PROMPT_LENGTH + 1:
             # Nothing between the language token and the last token: no text for t2u (generate() fails here).
             logger.info("no text tokens to speak; returning silence")
-            return _Speech(unit_ids=np.zeros(0, dtype=np.int64), waveform=np.zeros(0, dtype=np.float32))
+            return SpeechOutput(unit_ids=np.zeros(0, dtype=np.int64), waveform=np.zeros(0, dtype=np.float32))
         t2u_inputs = prepare_t2u_inputs(sequence, manifest.special_ids, manifest.id_to_text, manifest.char_to_id)
-        hidden = timer.measure(
-            "decoder_t2u_pass",
-            lambda: self._decoder.full_pass(t2u_inputs.decoder_input_ids, encoder)["last_hidden_state"],
-        )
-        t2u = timer.measure("t2u", lambda: self._sessions[ROLE_T2U].run({
-            "inputs_embeds": hidden, "attention_mask": t2u_inputs.attention_mask,
-            "char_input_ids": t2u_inputs.char_input_ids, "char_count_per_id": t2u_inputs.char_count_per_id,
-        }))
-        vocoder_ids = units_for_vocoder(t2u["unit_ids"], t2u["unit_mask"], manifest.special_ids)
-        vocoded = timer.measure("vocoder", lambda: self._sessions[ROLE_VOCODER].run({
-            "input_ids": vocoder_ids,
-            "speaker_id": np.asarray([[speaker]], dtype=np.int64),
-            "lang_id": np.asarray([[manifest.languages.vocoder[tgt_lang]]], dtype=np.int64),
-        }))
-        length = int(vocoded["waveform_lengths"][0])
-        return _Speech(unit_ids=t2u["unit_ids"][0], waveform=vocoded["waveform"][0, :length].astype(np.float32))
+        units = timer.measure("t2u", lambda: self.model.units(decoded.hidden_states, t2u_inputs))
+        waveform = timer.measure("vocoder", lambda: self.model.vocode(units, tgt_lang, speaker))
+        return SpeechOutput(unit_ids=units["unit_ids"][0], waveform=waveform)
 
     def translate(self, waveform_16k: np.ndarray, tgt_lang: str, speaker: int = 0,
                   max_new_tokens: int | None = None) -> TranslationResult:
@@ -218,8 +188,8 @@ class Translator:
         timer = _Timer()
         encoder = self._encode(timer, np.asarray(waveform_16k, dtype=np.float32))
         prompt = [manifest.special_ids.decoder_start, manifest.languages.text[tgt_lang]]
-        decoded = timer.measure("decoder", lambda: self._decoder.decode(prompt, encoder, limit))
-        speech = self._speak(timer, decoded.sequence, encoder, tgt_lang, speaker)
+        decoded = timer.measure("decoder", lambda: self.model.decode(prompt, encoder, limit))
+        speech = self._speak(timer, decoded, tgt_lang, speaker)
         for stage in STAGES:
             timer.timings_ms.setdefault(stage, 0.0)
         return TranslationResult(
