@@ -1,7 +1,8 @@
 # seamless-daemon: set-up, demo, tests, benchmark and system install.
 #   make demo                 build a tiny random checkpoint (or MODEL=<hub id|folder>), export it, translate
 #   make test                 run the test suite (and the torch-free edge install check)
-#   make bench                benchmark ONNX Runtime against PyTorch on the small preset
+#   make bench                benchmark ONNX Runtime (fp32, int8) against PyTorch on the small preset
+#   make bench-large          the same at the released model's size (random weights; ~25 GB disk, ~1 h)
 #   make install              install daemon, units, config and system user (root, Debian-like)
 
 VENV      ?= .venv
@@ -19,7 +20,7 @@ UNIT_DIR    ?= /etc/systemd/system
 BIN_DIR     ?= /usr/local/bin
 SERVICE_USER ?= seamless-daemon
 
-.PHONY: setup demo test test-edge bench install uninstall lint clean
+.PHONY: setup demo test test-edge bench bench-large install uninstall lint clean
 
 setup:
 	scripts/setup-env.sh $(VENV)
@@ -34,7 +35,10 @@ test: setup
 	scripts/check-edge-install.sh
 
 bench: setup
-	$(PY) bench/bench_pipeline.py --preset small --out bench/results
+	$(PY) bench/bench_pipeline.py --preset small --precisions fp32,int8 --out bench/results
+
+bench-large: setup
+	$(PY) bench/bench_pipeline.py --preset large --precisions fp32,int8 --repeats 3 --max-new-tokens 20 --out bench/results-large
 
 lint: setup
 	$(VENV)/bin/ruff check daemon export tests bench

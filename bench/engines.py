@@ -2,7 +2,8 @@
 
 Prints one JSON line: per-stage medians over the repeats, decode steps, peak RSS, and the ids it produced.
 PyTorch stages are timed with forward hooks inside the real ``generate()``; ORT stages come from the
-pipeline's own timings.
+pipeline's own timings (its decoder states feed t2u directly, so it has no second decoder pass). Load time and the
+resident set right after loading are reported too.
 """
 
 from __future__ import annotations
@@ -28,6 +29,14 @@ PROMPT_TOKENS = 2  # decoder start + language token
 
 def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / KIB_PER_MIB
+
+
+def _rss_mib() -> float:
+    """Resident set now (file-backed pages of memory-mapped weights included)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / KIB_PER_MIB
+    return 0.0
 
 
 def _medians(runs: list[dict[str, float]]) -> dict[str, float]:
@@ -63,8 +72,11 @@ def run_torch(args: argparse.Namespace, audio: np.ndarray) -> dict[str, Any]:
     from transformers import SeamlessM4TFeatureExtractor, SeamlessM4Tv2ForSpeechToSpeech
 
     torch.set_num_threads(args.threads)
+    began = time.perf_counter()
     model = SeamlessM4Tv2ForSpeechToSpeech.from_pretrained(args.checkpoint).eval()
     extractor = SeamlessM4TFeatureExtractor.from_pretrained(args.checkpoint)
+    load_s = time.perf_counter() - began
+    rss_after_load = _rss_mib()
     timer = _HookTimer()
 
     def step_flag(value: bool) -> Callable[..., None]:
@@ -106,14 +118,17 @@ def run_torch(args: argparse.Namespace, audio: np.ndarray) -> dict[str, Any]:
     text_ids = out.sequences[0].tolist()
     return {"median_ms": _medians(runs), "decode_steps": len(text_ids) - PROMPT_TOKENS,
             "text_ids": text_ids, "unit_ids": out.unit_sequences[0].tolist(), "peak_rss_mib": _peak_rss_mib(),
-            "encoder_calls_per_run": timer.calls["encoder"]}
+            "load_s": load_s, "rss_after_load_mib": rss_after_load, "encoder_calls_per_run": timer.calls["encoder"]}
 
 
 def run_ort(args: argparse.Namespace, audio: np.ndarray) -> dict[str, Any]:
     from seamless_daemon.runtime.pipeline import Translator
     from seamless_daemon.runtime.sessions import RuntimeOptions
 
+    began = time.perf_counter()
     translator = Translator.open(args.bundle, RuntimeOptions(intra_op_threads=args.threads))
+    load_s = time.perf_counter() - began
+    rss_after_load = _rss_mib()
     translator.translate(audio, args.tgt_lang, 0, args.max_new_tokens)
     runs, result = [], None
     for _ in range(args.repeats):
@@ -121,11 +136,12 @@ def run_ort(args: argparse.Namespace, audio: np.ndarray) -> dict[str, Any]:
         t = result.timings_ms
         steps = max(1, len(result.text_ids) - PROMPT_TOKENS)
         runs.append({"features": t["features"], "encoder": t["encoder"],
-                     "decoder_per_token": t["decoder"] / steps, "decoder_t2u_pass": t.get("decoder_t2u_pass", 0.0),
+                     "decoder_per_token": t["decoder"] / steps, "decoder_t2u_pass": 0.0,
                      "t2u": t["t2u"], "vocoder": t["vocoder"], "total": t["total"]})
     return {"median_ms": _medians(runs), "decode_steps": len(result.text_ids) - PROMPT_TOKENS,
             "text_ids": result.text_ids, "unit_ids": result.unit_ids, "peak_rss_mib": _peak_rss_mib(),
-            "provider": translator.provider}
+            "load_s": load_s, "rss_after_load_mib": rss_after_load, "rss_after_runs_mib": _rss_mib(),
+            "provider": translator.provider, "precision": translator.bundle.manifest.precision}
 
 
 def run_engine(argv: list[str]) -> dict[str, Any]:

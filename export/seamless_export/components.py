@@ -198,7 +198,11 @@ class TiedProjection(torch.autograd.Function):
 
     @staticmethod
     def symbolic(graph: object, hidden: object, weight: object) -> object:
-        return graph.op("com.microsoft::FusedMatMul", hidden, weight, transA_i=0, transB_i=1, alpha_f=1.0)
+        logits = graph.op("com.microsoft::FusedMatMul", hidden, weight, transA_i=0, transB_i=1, alpha_f=1.0)
+        # A custom-domain op has no shape inference: state the output type ([..., vocabulary]) for the exporter.
+        sizes = hidden.type().varyingSizes()
+        logits.setType(hidden.type().with_sizes([*sizes[:-1], weight.type().varyingSizes()[0]]))
+        return logits
 
 
 class DecoderPart(nn.Module):

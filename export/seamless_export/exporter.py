@@ -21,7 +21,7 @@ from seamless_daemon.bundle import PRECISIONS, ROLE_VAD
 from transformers import SeamlessM4Tv2ForSpeechToSpeech
 
 from seamless_export.components import PARTS, ModelDims, PartSpec
-from seamless_export.graphs import ExportedGraph, export_part
+from seamless_export.graphs import PROTOBUF_LIMIT_BYTES, ExportedGraph, export_part
 from seamless_export.manifest import (
     ManifestInputs,
     build_manifest,
@@ -52,6 +52,9 @@ class ExportOptions:
     precision: str = "fp32"
     opset: int = DEFAULT_OPSET
     revision: str | None = None
+    # Graphs of this many bytes or more keep their weights in one <name>.onnx.data file. Protobuf caps a file at
+    # 2 GB; a lower value exercises the same path on a smaller model.
+    external_data_bytes: int = PROTOBUF_LIMIT_BYTES
 
 
 @dataclass(frozen=True)
@@ -102,7 +105,7 @@ def _export_one(
 ) -> tuple[ExportedGraph, PartCheck, float]:
     target_dir = bundle if options.precision == "fp32" else work
     with export_patches(options.opset):
-        graph = export_part(spec, model, dims, options.opset, target_dir)
+        graph = export_part(spec, model, dims, options.opset, target_dir, options.external_data_bytes)
     start = time.perf_counter()
     check = verify_graph(spec, model, dims, graph.path, TOLERANCES["fp32"])
     if options.precision != "fp32":

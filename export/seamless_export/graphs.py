@@ -52,12 +52,10 @@ def save_onnx(model: onnx.ModelProto, path: Path, weight_bytes: int) -> tuple[Pa
     return (data,)
 
 
-def _weight_bytes(module: torch.nn.Module) -> int:
-    return sum(t.numel() * t.element_size() for t in (*module.parameters(), *module.buffers()))
-
-
-def export_part(spec: PartSpec, model: torch.nn.Module, dims: ModelDims, opset: int, out_dir: Path) -> ExportedGraph:
-    """Trace ``spec``'s wrapper around ``model`` into ``out_dir/<role>.onnx`` (patches must be active)."""
+def export_part(spec: PartSpec, model: torch.nn.Module, dims: ModelDims, opset: int, out_dir: Path,
+                external_data_bytes: int = PROTOBUF_LIMIT_BYTES) -> ExportedGraph:
+    """Trace ``spec``'s wrapper around ``model`` into ``out_dir/<role>.onnx`` (patches must be active); a graph of
+    ``external_data_bytes`` or more keeps its weights in one ``<role>.onnx.data`` file."""
     start = time.perf_counter()
     wrapper = spec.build(model).eval()
     inputs = spec.make_inputs(dims, EXPORT_SHAPE, torch.Generator().manual_seed(EXPORT_SEED))
@@ -81,10 +79,11 @@ def export_part(spec: PartSpec, model: torch.nn.Module, dims: ModelDims, opset: 
             )
         wrapper.eval()  # the exporter can leave a module in training mode
         written = list(Path(scratch).iterdir())
-        if len(written) == 1 and _weight_bytes(wrapper) < PROTOBUF_LIMIT_BYTES:
+        if len(written) == 1 and scratch_file.stat().st_size < external_data_bytes:
             shutil.move(str(scratch_file), target)
             external: tuple[Path, ...] = ()
         else:
+            # Above 2 GB the exporter writes one file per weight: gather them into one <name>.onnx.data.
             external = save_onnx(onnx.load(str(scratch_file)), target, PROTOBUF_LIMIT_BYTES)
     seconds = time.perf_counter() - start
     return ExportedGraph(spec.role, target, external, tuple(input_names), tuple(output_names), seconds,
