@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 from seamless_daemon.config import (
+    DEFAULT_STATE_DIR,
     AudioConfig,
     Config,
     ConfigError,
@@ -14,6 +15,15 @@ from seamless_daemon.config import (
     load_config,
     parse_config,
     reload_config,
+)
+from seamless_daemon.provider_spec import (
+    CPU_PROVIDER,
+    CUDA_PROVIDER,
+    TENSORRT_PROVIDER,
+    CudaSettings,
+    DimRange,
+    ProviderSpec,
+    TensorrtSettings,
 )
 
 SHIPPED = Path(__file__).resolve().parents[1] / "config" / "seamless-daemon.yaml"
@@ -86,11 +96,42 @@ def test_values_are_converted(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, text))
     assert config.mode == "streaming"
     assert config.translation.speaker == 3 and config.translation.max_new_tokens == 64
-    assert config.runtime.providers == ("CUDAExecutionProvider", "CPUExecutionProvider")
+    assert [spec.name for spec in config.runtime.providers] == ["CUDAExecutionProvider", "CPUExecutionProvider"]
     assert config.audio.input_device == 2 and config.audio.output_device == "USB"
     assert config.audio.echo_guard is False
     assert config.control.mode == 0o600 and config.control.group == "audio"
     assert config.streaming.policy == "vad"
+
+
+def test_provider_names_and_settings_are_converted(tmp_path: Path) -> None:
+    text = ("bundle: /b\nservice: {state_dir: /srv/seamless}\nruntime:\n  require_provider: true\n  providers:\n"
+            "    - {name: tensorrt, device_id: 1, fp16: true, max_workspace_mib: 2048, profile: {T: [1, 100, 3000]}}\n"
+            "    - {name: cuda, device_id: 1, gpu_mem_limit_mib: 4096, cudnn_conv_algo_search: heuristic}\n"
+            "    - CPUExecutionProvider\n")
+    runtime = load_config(write(tmp_path, text)).runtime
+    assert runtime.require_provider is True
+    assert [spec.name for spec in runtime.providers] == [TENSORRT_PROVIDER, CUDA_PROVIDER, CPU_PROVIDER]
+    trt, cuda, cpu = runtime.providers
+    assert trt.tensorrt == TensorrtSettings(device_id=1, fp16=True, max_workspace_mib=2048,
+                                            engine_cache_dir=Path("/srv/seamless/tensorrt"),
+                                            profile={"T": DimRange(1, 100, 3000)})
+    assert cuda.cuda == CudaSettings(device_id=1, gpu_mem_limit_mib=4096, cudnn_conv_algo_search="heuristic")
+    assert cpu == ProviderSpec(CPU_PROVIDER)
+
+
+def test_plain_and_readable_provider_names_are_the_same(tmp_path: Path) -> None:
+    plain_names = "[CUDAExecutionProvider, CPUExecutionProvider]"
+    plain = load_config(write(tmp_path, f"bundle: /b\nruntime: {{providers: {plain_names}}}\n"))
+    readable = load_config(write(tmp_path, "bundle: /b\nruntime: {providers: [cuda, cpu]}\n"))
+    assert plain.runtime == readable.runtime
+    assert plain.runtime.providers[0].cuda == CudaSettings()
+
+
+def test_engine_cache_dir_defaults_under_the_state_dir(tmp_path: Path) -> None:
+    default = load_config(write(tmp_path, "bundle: /b\nruntime: {providers: [tensorrt]}\n"))
+    assert default.runtime.providers[0].tensorrt.engine_cache_dir == DEFAULT_STATE_DIR / "tensorrt"
+    own = load_config(write(tmp_path, "bundle: /b\nruntime: {providers: [{name: tensorrt, engine_cache_dir: /c}]}\n"))
+    assert own.runtime.providers[0].tensorrt.engine_cache_dir == Path("/c")
 
 
 def test_config_is_frozen() -> None:
@@ -114,6 +155,31 @@ def test_config_is_frozen() -> None:
         ("runtime: {inter_op_threads: 0}", "runtime.inter_op_threads: must be an integer >= 1, got 0"),
         ("runtime: {providers: []}", "runtime.providers: must be a non-empty list"),
         ("runtime: {providers: [1]}", "runtime.providers[0]: must be a non-empty one-line string"),
+        ("runtime: {providers: [gpu]}", 'runtime.providers[0]: unknown provider "gpu"; use cpu, cuda, tensorrt or'),
+        ("runtime: {providers: [cpu, {name: cuda, colour: red}]}",
+         "runtime.providers[1].colour: unknown key (allowed: name, device_id, gpu_mem_limit_mib, cudnn_conv_algo"),
+        ("runtime: {providers: [{device_id: 0}]}", "runtime.providers[0].name: required key is missing"),
+        ("runtime: {providers: [{name: cuda, device_id: -1}]}",
+         "runtime.providers[0].device_id: must be an integer >= 0, got -1"),
+        ("runtime: {providers: [{name: cuda, gpu_mem_limit_mib: 0}]}",
+         "runtime.providers[0].gpu_mem_limit_mib: must be an integer >= 1, got 0 (or null for no limit)"),
+        ("runtime: {providers: [{name: cuda, cudnn_conv_algo_search: fast}]}",
+         "runtime.providers[0].cudnn_conv_algo_search: must be one of exhaustive, heuristic, default"),
+        ("runtime: {providers: [{name: tensorrt, fp16: 1}]}",
+         "runtime.providers[0].fp16: must be true or false, got 1"),
+        ("runtime: {providers: [{name: tensorrt, profile: {T: [1, 500, 100]}}]}",
+         "runtime.providers[0].profile.T: must be [min, opt, max] with 0 <= min <= opt <= max and max >= 1, got"),
+        ("runtime: {providers: [{name: tensorrt, profile: {T: [0, 0, 0]}}]}",
+         "runtime.providers[0].profile.T: must be [min, opt, max] with 0 <= min"),
+        ("runtime: {providers: [{name: tensorrt, profile: [1]}]}", "runtime.providers[0].profile: must be a mapping"),
+        ("runtime: {providers: [{name: tensorrt, engine_cache_dir: cache}]}",
+         'runtime.providers[0].engine_cache_dir: must be an absolute path, got "cache"'),
+        ("runtime: {providers: [{name: cpu, device_id: 0}]}",
+         "runtime.providers[0].device_id: unknown key (allowed: name)"),
+        ("runtime: {providers: [cuda, CUDAExecutionProvider]}",
+         "runtime.providers[1]: CUDAExecutionProvider is listed twice"),
+        ("runtime: {require_provider: 'yes'}", 'runtime.require_provider: must be true or false, got "yes"'),
+        ("service: {state_dir: var/lib}", 'service.state_dir: must be an absolute path, got "var/lib"'),
         ("audio: {queue_seconds: -5}", "audio.queue_seconds: must be a number > 0, got -5"),
         ("audio: {block_ms: 0}", "audio.block_ms: must be an integer >= 1, got 0"),
         ("audio: {input_device: -1}", "audio.input_device: must be"),

@@ -10,16 +10,16 @@ Device names are only checked for shape here; resolving them against real device
 
 from __future__ import annotations
 
-import json
 import logging
-import math
-import re
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from seamless_daemon import config_checks as checks
+from seamless_daemon.config_checks import Checker, Invalid, check_keys, show
+from seamless_daemon.provider_spec import CPU_PROVIDER, ProviderSpec, check_providers
 
 logger = logging.getLogger(__name__)
 
@@ -38,11 +38,9 @@ MIN_MAX_MESSAGE_BYTES = 64 * 1024
 MAX_MAX_MESSAGE_BYTES = 256 * MIB
 MAX_CLIENTS_LIMIT = 1024
 MAX_SAVED_RECORDINGS = 10000
-# sockaddr_un.sun_path is 108 bytes including the terminating NUL.
-UNIX_SOCKET_PATH_MAX = 107
-OCTAL_MODE_PATTERN = re.compile(r"^0?[0-7]{3}$")
-LANG_PATTERN = re.compile(r"^[a-z]{3}(_[A-Za-z]{2,8})?$")
-MAX_SHOWN_VALUE_CHARS = 60
+# The unit's StateDirectory=seamless-daemon; TensorRT engines are cached under it.
+DEFAULT_STATE_DIR = Path("/var/lib/seamless-daemon")
+TENSORRT_CACHE_SUBDIR = "tensorrt"
 
 
 class ConfigError(Exception):
@@ -66,7 +64,8 @@ class TranslationConfig:
 
 @dataclass(frozen=True)
 class RuntimeConfig:
-    providers: tuple[str, ...] = ("CPUExecutionProvider",)
+    providers: tuple[ProviderSpec, ...] = (ProviderSpec(CPU_PROVIDER),)
+    require_provider: bool = False  # True: start fails when the first provider is missing, instead of falling back
     intra_op_threads: int = 0  # 0: ONNX Runtime's default
     inter_op_threads: int = 1
 
@@ -104,6 +103,7 @@ class ControlConfig:
 @dataclass(frozen=True)
 class ServiceConfig:
     stop_timeout_s: float = 5.0
+    state_dir: Path = DEFAULT_STATE_DIR  # the daemon's own files (TensorRT engine cache)
 
 
 @dataclass(frozen=True)
@@ -188,245 +188,80 @@ class ReloadResult:
         return self.error is None
 
 
-# --- value checkers: (value, key path) -> converted value, or raise _Invalid -------------------------------
-
-
-class _Invalid(Exception):
-    """A value problem; the parser adds the origin and raises ConfigError."""
-
-    def __init__(self, key: str, problem: str) -> None:
-        super().__init__(problem)
-        self.key = key
-        self.problem = problem
-
-
-Checker = Callable[[Any, str], Any]
-
-
-def _show(value: Any) -> str:
-    try:
-        text = json.dumps(value, default=str, ensure_ascii=False)
-    except (TypeError, ValueError):
-        text = repr(value)
-    text = text.replace("\n", " ")
-    if len(text) > MAX_SHOWN_VALUE_CHARS:
-        text = text[: MAX_SHOWN_VALUE_CHARS - 3] + "..."
-    return text
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _int(minimum: int, maximum: int | None = None) -> Checker:
-    def check(value: Any, key: str) -> int:
-        in_range = _is_int(value) and value >= minimum and (maximum is None or value <= maximum)
-        if not in_range:
-            bound = f">= {minimum}" if maximum is None else f"between {minimum} and {maximum}"
-            raise _Invalid(key, f"must be an integer {bound}, got {_show(value)}")
-        return int(value)
-
-    return check
-
-
-def _optional(checker: Checker, null_means: str) -> Checker:
-    def check(value: Any, key: str) -> Any:
-        if value is None:
-            return None
-        try:
-            return checker(value, key)
-        except _Invalid as exc:
-            raise _Invalid(key, f"{exc.problem} (or null for {null_means})") from None
-
-    return check
-
-
-def _positive_number(value: Any, key: str) -> float:
-    if not _is_number(value) or value <= 0:
-        raise _Invalid(key, f"must be a number > 0, got {_show(value)}")
-    return float(value)
-
-
-def _non_negative_number(value: Any, key: str) -> float:
-    if not _is_number(value) or value < 0:
-        raise _Invalid(key, f"must be a number >= 0, got {_show(value)}")
-    return float(value)
-
-
-def _fraction(open_low: bool) -> Checker:
-    """A number in (0, 1) when ``open_low``, else in [0, 1)."""
-
-    def check(value: Any, key: str) -> float:
-        low_ok = _is_number(value) and (value > 0 if open_low else value >= 0)
-        if not low_ok or value >= 1:
-            bounds = "(0, 1)" if open_low else "[0, 1)"
-            raise _Invalid(key, f"must be a number in {bounds}, got {_show(value)}")
-        return float(value)
-
-    return check
-
-
-def _bool(value: Any, key: str) -> bool:
-    if not isinstance(value, bool):
-        raise _Invalid(key, f"must be true or false, got {_show(value)}")
-    return value
-
-
-def _enum(choices: tuple[str, ...]) -> Checker:
-    def check(value: Any, key: str) -> str:
-        if not isinstance(value, str) or value not in choices:
-            raise _Invalid(key, f"must be one of {', '.join(choices)}; got {_show(value)}")
-        return value
-
-    return check
-
-
-def _text(value: Any, key: str) -> str:
-    if not isinstance(value, str) or not value.strip() or "\n" in value:
-        raise _Invalid(key, f"must be a non-empty one-line string, got {_show(value)}")
-    return value
-
-
-def _lang(value: Any, key: str) -> str:
-    if not isinstance(value, str) or not LANG_PATTERN.match(value):
-        raise _Invalid(key, f"must be a language code like \"fra\" or \"cmn_Hant\", got {_show(value)}")
-    return value
-
-
-def _providers(value: Any, key: str) -> tuple[str, ...]:
-    if not isinstance(value, list) or not value:
-        raise _Invalid(key, f"must be a non-empty list of provider names, got {_show(value)}")
-    for index, item in enumerate(value):
-        _text(item, f"{key}[{index}]")
-    return tuple(value)
-
-
-def _device(value: Any, key: str) -> str | int:
-    if _is_int(value) and value >= 0:
-        return int(value)
-    if isinstance(value, str) and value.strip() and "\n" not in value:
-        return value
-    raise _Invalid(key, f"must be \"default\", a device name substring or an index >= 0, got {_show(value)}")
-
-
-def _octal_mode(value: Any, key: str) -> int:
-    if not isinstance(value, str) or not OCTAL_MODE_PATTERN.match(value):
-        raise _Invalid(key, f"must be a quoted octal permission string like \"0660\", got {_show(value)}")
-    return int(value, 8)
-
-
-def _socket_path(value: Any, key: str) -> str:
-    text = _text(value, key)
-    if not text.startswith("/"):
-        raise _Invalid(key, f"must be an absolute path, got {_show(value)}")
-    size = len(text.encode("utf-8", "surrogateescape"))
-    if size > UNIX_SOCKET_PATH_MAX:
-        raise _Invalid(key, f"is {size} bytes, longer than the {UNIX_SOCKET_PATH_MAX}-byte UNIX socket limit")
-    return text
-
-
-def _path(value: Any, key: str) -> Path:
-    return Path(_text(value, key))
-
-
-def _mapping(cls: type, checkers: Mapping[str, Checker]) -> Checker:
-    """A nested mapping of keys (e.g. ``streaming.overlap``), checked key by key into ``cls``."""
-
-    def check(value: Any, key: str) -> Any:
-        if value is None:
-            return cls()
-        if not isinstance(value, dict):
-            raise _Invalid(key, f"must be a mapping of keys, got {_show(value)}")
-        _check_keys(value, checkers, f"{key}.")
-        return cls(**{name: checkers[name](item, f"{key}.{name}") for name, item in value.items()})
-
-    return check
-
-
 # --- sections ----------------------------------------------------------------------------------------------
 
 STREAMING_CHECKERS: dict[str, Checker] = {
-    "policy": _enum(STREAMING_POLICIES),
-    "min_translate_s": _positive_number,
-    "overlap": _mapping(OverlapConfig, {
-        "chunk_s": _positive_number,
-        "overlap_s": _non_negative_number,
-        "min_output_gap_s": _non_negative_number,
-        "history_s": _positive_number,
+    "policy": checks.enum(STREAMING_POLICIES),
+    "min_translate_s": checks.positive_number,
+    "overlap": checks.mapping(OverlapConfig, {
+        "chunk_s": checks.positive_number,
+        "overlap_s": checks.non_negative_number,
+        "min_output_gap_s": checks.non_negative_number,
+        "history_s": checks.positive_number,
     }),
-    "segmenter": _mapping(SegmenterConfig, {
-        "threshold": _fraction(open_low=True),
-        "release_margin": _fraction(open_low=False),
-        "min_silence_s": _positive_number,
-        "min_speech_s": _positive_number,
-        "max_utterance_s": _positive_number,
-        "cut_search_fraction": _positive_number,
-        "pre_roll_s": _non_negative_number,
-        "post_roll_s": _non_negative_number,
+    "segmenter": checks.mapping(SegmenterConfig, {
+        "threshold": checks.fraction(open_low=True),
+        "release_margin": checks.fraction(open_low=False),
+        "min_silence_s": checks.positive_number,
+        "min_speech_s": checks.positive_number,
+        "max_utterance_s": checks.positive_number,
+        "cut_search_fraction": checks.positive_number,
+        "pre_roll_s": checks.non_negative_number,
+        "post_roll_s": checks.non_negative_number,
     }),
-    "agreement": _mapping(AgreementConfig, {
-        "step_s": _positive_number,
-        "max_lag_s": _non_negative_number,
-        "word_boundary": _bool,
+    "agreement": checks.mapping(AgreementConfig, {
+        "step_s": checks.positive_number,
+        "max_lag_s": checks.non_negative_number,
+        "word_boundary": checks.boolean,
     }),
-    "budget": _mapping(BudgetConfig, {
-        "tokens_per_second": _positive_number,
-        "extra_tokens": _int(1),
+    "budget": checks.mapping(BudgetConfig, {
+        "tokens_per_second": checks.positive_number,
+        "extra_tokens": checks.integer(1),
     }),
 }
 
 SECTION_SCHEMAS: dict[str, tuple[type, dict[str, Checker]]] = {
     "translation": (TranslationConfig, {
-        "source_lang": _lang,
-        "target_lang": _lang,
-        "speaker": _int(0),
-        "max_new_tokens": _optional(_int(1), "the bundle's own limit"),
+        "source_lang": checks.lang,
+        "target_lang": checks.lang,
+        "speaker": checks.integer(0),
+        "max_new_tokens": checks.optional(checks.integer(1), "the bundle's own limit"),
     }),
     "runtime": (RuntimeConfig, {
-        "providers": _providers,
-        "intra_op_threads": _int(0),
-        "inter_op_threads": _int(1),
+        "providers": check_providers,
+        "require_provider": checks.boolean,
+        "intra_op_threads": checks.integer(0),
+        "inter_op_threads": checks.integer(1),
     }),
     "audio": (AudioConfig, {
-        "input_device": _device,
-        "output_device": _device,
-        "input_sample_rate": _optional(_int(1), "the device's default rate"),
-        "output_sample_rate": _optional(_int(1), "the device's default rate"),
-        "block_ms": _int(1),
-        "queue_seconds": _positive_number,
-        "echo_guard": _bool,
-        "reopen_backoff_initial_s": _positive_number,
-        "reopen_backoff_max_s": _positive_number,
+        "input_device": checks.device,
+        "output_device": checks.device,
+        "input_sample_rate": checks.optional(checks.integer(1), "the device's default rate"),
+        "output_sample_rate": checks.optional(checks.integer(1), "the device's default rate"),
+        "block_ms": checks.integer(1),
+        "queue_seconds": checks.positive_number,
+        "echo_guard": checks.boolean,
+        "reopen_backoff_initial_s": checks.positive_number,
+        "reopen_backoff_max_s": checks.positive_number,
     }),
     "recording": (RecordingConfig, {
-        "max_seconds": _positive_number,
-        "while_playing": _enum(WHILE_PLAYING_CHOICES),
-        "save_dir": _optional(_path, "recordings are not kept"),
-        "save_max_files": _int(1, MAX_SAVED_RECORDINGS),
+        "max_seconds": checks.positive_number,
+        "while_playing": checks.enum(WHILE_PLAYING_CHOICES),
+        "save_dir": checks.optional(checks.path, "recordings are not kept"),
+        "save_max_files": checks.integer(1, MAX_SAVED_RECORDINGS),
     }),
     "control": (ControlConfig, {
-        "socket": _socket_path,
-        "mode": _octal_mode,
-        "group": _optional(_text, "no group"),
-        "max_message_bytes": _int(MIN_MAX_MESSAGE_BYTES, MAX_MAX_MESSAGE_BYTES),
-        "max_clients": _int(1, MAX_CLIENTS_LIMIT),
+        "socket": checks.socket_path,
+        "mode": checks.octal_mode,
+        "group": checks.optional(checks.text, "no group"),
+        "max_message_bytes": checks.integer(MIN_MAX_MESSAGE_BYTES, MAX_MAX_MESSAGE_BYTES),
+        "max_clients": checks.integer(1, MAX_CLIENTS_LIMIT),
     }),
-    "service": (ServiceConfig, {"stop_timeout_s": _positive_number}),
-    "logging": (LoggingConfig, {"level": _enum(LOG_LEVELS)}),
+    "service": (ServiceConfig, {"stop_timeout_s": checks.positive_number, "state_dir": checks.absolute_path}),
+    "logging": (LoggingConfig, {"level": checks.enum(LOG_LEVELS)}),
     "streaming": (StreamingConfig, STREAMING_CHECKERS),
 }
-TOP_LEVEL_CHECKERS: dict[str, Checker] = {"bundle": _path, "mode": _enum(MODES)}
-
-
-def _check_keys(data: Mapping[Any, Any], allowed: Mapping[str, Any], prefix: str) -> None:
-    for key in data:
-        if not isinstance(key, str) or key not in allowed:
-            path = f"{prefix}{key}"
-            raise _Invalid(path, f"unknown key (allowed: {', '.join(allowed)})")
+TOP_LEVEL_CHECKERS: dict[str, Checker] = {"bundle": checks.path, "mode": checks.enum(MODES)}
 
 
 def _parse_section(name: str, value: Any) -> Any:
@@ -434,8 +269,8 @@ def _parse_section(name: str, value: Any) -> Any:
     if value is None:
         return cls()
     if not isinstance(value, dict):
-        raise _Invalid(name, f"must be a mapping of keys, got {_show(value)}")
-    _check_keys(value, checkers, f"{name}.")
+        raise Invalid(name, f"must be a mapping of keys, got {show(value)}")
+    check_keys(value, checkers, f"{name}.")
     kwargs = {key: checkers[key](item, f"{name}.{key}") for key, item in value.items()}
     return cls(**kwargs)
 
@@ -444,28 +279,28 @@ def _check_streaming(streaming: StreamingConfig) -> None:
     """The knobs that depend on each other (the same rules as ``stream.settings``)."""
     overlap, segmenter = streaming.overlap, streaming.segmenter
     if overlap.overlap_s >= overlap.chunk_s:
-        raise _Invalid("streaming.overlap.overlap_s",
-                       f"must be < streaming.overlap.chunk_s ({overlap.chunk_s}), got {overlap.overlap_s}")
+        raise Invalid("streaming.overlap.overlap_s",
+                      f"must be < streaming.overlap.chunk_s ({overlap.chunk_s}), got {overlap.overlap_s}")
     if overlap.history_s < overlap.chunk_s:
-        raise _Invalid("streaming.overlap.history_s",
-                       f"must be >= streaming.overlap.chunk_s ({overlap.chunk_s}), got {overlap.history_s}")
+        raise Invalid("streaming.overlap.history_s",
+                      f"must be >= streaming.overlap.chunk_s ({overlap.chunk_s}), got {overlap.history_s}")
     if segmenter.release_margin >= segmenter.threshold:
-        raise _Invalid("streaming.segmenter.release_margin",
-                       f"must be < streaming.segmenter.threshold ({segmenter.threshold}), "
-                       f"got {segmenter.release_margin}")
+        raise Invalid("streaming.segmenter.release_margin",
+                      f"must be < streaming.segmenter.threshold ({segmenter.threshold}), "
+                      f"got {segmenter.release_margin}")
     if segmenter.cut_search_fraction > 1:
-        raise _Invalid("streaming.segmenter.cut_search_fraction",
-                       f"must be in (0, 1], got {segmenter.cut_search_fraction}")
+        raise Invalid("streaming.segmenter.cut_search_fraction",
+                      f"must be in (0, 1], got {segmenter.cut_search_fraction}")
     if segmenter.max_utterance_s <= 2 * segmenter.min_speech_s:
-        raise _Invalid("streaming.segmenter.max_utterance_s",
-                       f"must be more than twice streaming.segmenter.min_speech_s ({segmenter.min_speech_s}), "
-                       f"got {segmenter.max_utterance_s}")
+        raise Invalid("streaming.segmenter.max_utterance_s",
+                      f"must be more than twice streaming.segmenter.min_speech_s ({segmenter.min_speech_s}), "
+                      f"got {segmenter.max_utterance_s}")
 
 
 def _check_cross_fields(config: Config) -> None:
     audio = config.audio
     if audio.reopen_backoff_max_s < audio.reopen_backoff_initial_s:
-        raise _Invalid(
+        raise Invalid(
             "audio.reopen_backoff_max_s",
             f"must be >= audio.reopen_backoff_initial_s ({audio.reopen_backoff_initial_s}), "
             f"got {audio.reopen_backoff_max_s}",
@@ -473,23 +308,34 @@ def _check_cross_fields(config: Config) -> None:
     _check_streaming(config.streaming)
 
 
+def _with_engine_cache_dirs(config: Config) -> Config:
+    """A TensorRT engine cache without a folder of its own goes under ``service.state_dir``."""
+    default = config.service.state_dir / TENSORRT_CACHE_SUBDIR
+    specs = tuple(
+        replace(spec, tensorrt=replace(spec.tensorrt, engine_cache_dir=default))
+        if spec.tensorrt is not None and spec.tensorrt.engine_cache_dir is None else spec
+        for spec in config.runtime.providers
+    )
+    return replace(config, runtime=replace(config.runtime, providers=specs))
+
+
 def parse_config(data: Any, origin: str = "") -> Config:
     """Validate an already-parsed YAML document. ``origin`` (usually the file path) prefixes errors."""
     try:
         if data is None:
-            raise _Invalid("bundle", "required key is missing (the file is empty)")
+            raise Invalid("bundle", "required key is missing (the file is empty)")
         if not isinstance(data, dict):
-            raise _Invalid("", f"the top level must be a mapping of keys, got {_show(data)}")
-        _check_keys(data, {**TOP_LEVEL_CHECKERS, **SECTION_SCHEMAS}, "")
+            raise Invalid("", f"the top level must be a mapping of keys, got {show(data)}")
+        check_keys(data, {**TOP_LEVEL_CHECKERS, **SECTION_SCHEMAS}, "")
         if "bundle" not in data:
-            raise _Invalid("bundle", "required key is missing")
+            raise Invalid("bundle", "required key is missing")
         top = {key: check(data[key], key) for key, check in TOP_LEVEL_CHECKERS.items() if key in data}
         sections = {name: _parse_section(name, data[name]) for name in SECTION_SCHEMAS if name in data}
         config = Config(**top, **sections)
         _check_cross_fields(config)
-    except _Invalid as exc:
+    except Invalid as exc:
         raise ConfigError(exc.key, exc.problem, origin) from None
-    return config
+    return _with_engine_cache_dirs(config)
 
 
 def _first_line(text: str) -> str:

@@ -24,6 +24,7 @@ from seamless_daemon.control.events import EventBus
 from seamless_daemon.control.server import ControlServer, ControlServerError
 from seamless_daemon.runtime.incremental import IncrementalTranslator
 from seamless_daemon.runtime.pipeline import TranslationError, Translator
+from seamless_daemon.runtime.providers import ProviderError
 from seamless_daemon.runtime.sessions import RuntimeOptions
 from seamless_daemon.runtime.vad import VadModel
 from seamless_daemon.service.logging_setup import setup_logging
@@ -75,21 +76,15 @@ def _player_settings(config: Config) -> PlayerSettings:
                           backoff_initial_s=a.reopen_backoff_initial_s, backoff_max_s=a.reopen_backoff_max_s)
 
 
-def _runtime_options(config: Config) -> RuntimeOptions:
-    r = config.runtime
-    return RuntimeOptions(providers=tuple(r.providers), intra_op_threads=r.intra_op_threads,
-                          inter_op_threads=r.inter_op_threads)
-
-
 def load_stream_runtime(config: Config, translator: Translator) -> StreamRuntime:
     """Streaming's model pieces: the translator's own sessions, plus the bundle's VAD."""
     return StreamRuntime(backend=IncrementalTranslator(translator.bundle, translator.sessions),
-                         vad=VadModel.open(translator.bundle, _runtime_options(config)))
+                         vad=VadModel.open(translator.bundle, RuntimeOptions.from_config(config.runtime)))
 
 
 def load_translator(config: Config) -> Translator:
     """Open the configured bundle and check the configured language and speaker against it."""
-    options = _runtime_options(config)
+    options = RuntimeOptions.from_config(config.runtime)
     translator = Translator.open(config.bundle, options)
     t = config.translation
     try:
@@ -235,6 +230,6 @@ def main(argv: list[str] | None = None) -> int:
         if args.check:
             return check(config)
         return run(args.config, config)
-    except (ConfigError, BundleError, AudioDeviceError, ControlServerError) as exc:
+    except (ConfigError, BundleError, ProviderError, AudioDeviceError, ControlServerError) as exc:
         logger.error("%s", exc)
         return _fail(str(exc), EX_CONFIG)

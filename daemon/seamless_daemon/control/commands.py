@@ -16,7 +16,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from seamless_daemon import __version__
-from seamless_daemon.config import LANG_PATTERN, MODES, STREAMING_POLICIES
+from seamless_daemon.config import MODES, STREAMING_POLICIES
+from seamless_daemon.config_checks import LANG_PATTERN
 from seamless_daemon.control.events import (
     DEFAULT_QUEUE_MAX,
     MAX_QUEUE_MAX,

@@ -1,26 +1,40 @@
 """ONNX Runtime sessions for the bundle's graphs.
 
 Sessions are built with explicit :class:`onnxruntime.SessionOptions` from :class:`RuntimeOptions`. Requested
-execution providers that this ONNX Runtime build does not offer are dropped with a warning; the CPU provider is
-always appended as the last fallback. Every session's input and output names are checked against the manifest.
-An ONNX Runtime session may be run from several threads at once, so one set of sessions serves every utterance.
+execution providers that this ONNX Runtime build does not offer are dropped with a warning (refused with
+``require_provider``); the CPU provider is always appended as the last fallback; CUDA and TensorRT get their
+options (``seamless_daemon.runtime.providers``). A session that ONNX Runtime placed on another provider than the
+first one asked for (a GPU provider that failed to start) is logged and shows in :attr:`GraphSession.fell_back`.
+Every session's input and output names are checked against the manifest. An ONNX Runtime session may be run from
+several threads at once, so one set of sessions serves every utterance.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 
 from seamless_daemon.bundle import Bundle, BundleError, GraphSpec
+from seamless_daemon.config import RuntimeConfig
+from seamless_daemon.provider_spec import CPU_PROVIDER, ProviderSpec
+from seamless_daemon.runtime.providers import (
+    REQUIRE_KEY,
+    GraphTarget,
+    ProviderChoice,
+    ProviderError,
+    as_specs,
+    choose_providers,
+    graph_digest,
+    ort_provider_options,
+)
 
 logger = logging.getLogger(__name__)
 
-CPU_PROVIDER = "CPUExecutionProvider"
 DEFAULT_INTER_OP_THREADS = 1
 SPINNING_KEY = "session.intra_op.allow_spinning"
 ORT_LOG_ERRORS_ONLY = 3  # ORT severity: 0 verbose .. 4 fatal; its load-time warnings are noise here
@@ -48,9 +62,11 @@ _ONNX_TO_NUMPY = {
 
 @dataclass(frozen=True)
 class RuntimeOptions:
-    """How sessions are built. Thread counts of 0 leave the choice to ONNX Runtime."""
+    """How sessions are built. Thread counts of 0 leave the choice to ONNX Runtime. Providers are names
+    (``cuda``, ``CUDAExecutionProvider``) or :class:`ProviderSpec` with their settings."""
 
-    providers: tuple[str, ...] = (CPU_PROVIDER,)
+    providers: tuple[str | ProviderSpec, ...] = (CPU_PROVIDER,)
+    require_provider: bool = False  # the first provider must be offered and used, else ProviderError
     intra_op_threads: int = 0
     inter_op_threads: int = DEFAULT_INTER_OP_THREADS
     graph_optimization: str = "all"
@@ -71,31 +87,12 @@ class RuntimeOptions:
             )
         if not self.providers:
             raise ValueError("providers: give at least one execution provider")
+        as_specs(self.providers)  # a bad name is a ValueError here, not when the sessions open
 
-
-@dataclass(frozen=True)
-class ProviderChoice:
-    """Providers handed to ONNX Runtime, and the requested ones it does not offer."""
-
-    providers: tuple[str, ...]
-    dropped: tuple[str, ...] = field(default_factory=tuple)
-
-
-def choose_providers(requested: Sequence[str], available: Sequence[str] | None = None) -> ProviderChoice:
-    """Keep the requested providers this build offers, in order, with the CPU provider last."""
-    offered = list(ort.get_available_providers() if available is None else available)
-    kept: list[str] = []
-    dropped: list[str] = []
-    for name in requested:
-        if name in kept:
-            continue
-        (kept if name in offered else dropped).append(name)
-    for name in dropped:
-        logger.warning("execution provider %s is not available in this ONNX Runtime build; skipping it", name)
-    if CPU_PROVIDER in kept:
-        kept.remove(CPU_PROVIDER)
-    kept.append(CPU_PROVIDER)
-    return ProviderChoice(providers=tuple(kept), dropped=tuple(dropped))
+    @classmethod
+    def from_config(cls, runtime: RuntimeConfig) -> RuntimeOptions:
+        return cls(providers=runtime.providers, require_provider=runtime.require_provider,
+                   intra_op_threads=runtime.intra_op_threads, inter_op_threads=runtime.inter_op_threads)
 
 
 def session_options(options: RuntimeOptions) -> ort.SessionOptions:
@@ -108,6 +105,14 @@ def session_options(options: RuntimeOptions) -> ort.SessionOptions:
     built.graph_optimization_level = GRAPH_OPTIMIZATION_LEVELS[options.graph_optimization]
     built.log_severity_level = ORT_LOG_ERRORS_ONLY
     built.add_session_config_entry(SPINNING_KEY, "1" if options.allow_spinning else "0")
+    return built
+
+
+def graph_session_options(options: RuntimeOptions, spec: GraphSpec) -> ort.SessionOptions:
+    """The session options of ``options`` plus the config entries the bundle declares for this graph."""
+    built = session_options(options)
+    for key, value in spec.session_config.items():
+        built.add_session_config_entry(key, value)
     return built
 
 
@@ -130,12 +135,15 @@ class GraphSession:
     """One graph's session, with its input types for casting and its checked I/O names."""
 
     def __init__(self, role: str, path: Path, spec: GraphSpec, options: RuntimeOptions,
-                 providers: ProviderChoice) -> None:
+                 providers: ProviderChoice, target: GraphTarget | None = None) -> None:
         self.role = role
         self.path = path
+        self.requested_provider = providers.requested
+        graph = target if target is not None else GraphTarget(role, path, graph_digest([str(path)]))
         try:
             self._session = ort.InferenceSession(
-                str(path), sess_options=session_options(options), providers=list(providers.providers)
+                str(path), sess_options=graph_session_options(options, spec), providers=list(providers.providers),
+                provider_options=[ort_provider_options(item, graph) for item in providers.specs],
             )
         except _ORT_LOAD_ERRORS as err:
             first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
@@ -146,11 +154,27 @@ class GraphSession:
         check_io(path, "outputs", [item.name for item in outputs], spec.outputs)
         self.input_types = {item.name: _ONNX_TO_NUMPY.get(item.type, np.float32) for item in inputs}
         self.output_names = [item.name for item in outputs]
+        self._check_placement(options.require_provider, providers)
+
+    def _check_placement(self, required: bool, providers: ProviderChoice) -> None:
+        if not self.fell_back:
+            return
+        missing = self.requested_provider in providers.dropped  # already warned about, once for all sessions
+        reason = "not in this ONNX Runtime build" if missing else "ONNX Runtime could not start it; see its message"
+        problem = f"the {self.role} session asked for {self.requested_provider} but runs on {self.provider} ({reason})"
+        if required:
+            raise ProviderError(REQUIRE_KEY, problem)
+        logger.log(logging.INFO if missing else logging.WARNING, "%s", problem)
 
     @property
     def provider(self) -> str:
         """The execution provider ONNX Runtime placed this session on first."""
         return self._session.get_providers()[0]
+
+    @property
+    def fell_back(self) -> bool:
+        """True when the first provider asked for (e.g. CUDA) is not the one the session got (e.g. CPU)."""
+        return self.provider != self.requested_provider
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Run with inputs cast to the graph's types; returns every output by name."""
@@ -159,17 +183,26 @@ class GraphSession:
         return dict(zip(self.output_names, values))
 
 
+def graph_target(bundle: Bundle, role: str) -> GraphTarget:
+    """The graph of ``role`` with a digest of its files' checksums (for per-graph TensorRT caches)."""
+    spec = bundle.manifest.graphs[role]
+    files = bundle.manifest.files
+    checksums = [files.get(rel, rel) for rel in (spec.path, *spec.external_data)]
+    return GraphTarget(role, bundle.graph_path(role), graph_digest(checksums))
+
+
 def open_session(bundle: Bundle, role: str, options: RuntimeOptions,
                  providers: ProviderChoice | None = None) -> GraphSession:
     """Open the bundle's graph for ``role``."""
-    chosen = providers if providers is not None else choose_providers(options.providers)
+    chosen = providers if providers is not None else choose_providers(options.providers,
+                                                                      require_first=options.require_provider)
     spec = bundle.manifest.graphs[role]
-    return GraphSession(role, bundle.graph_path(role), spec, options, chosen)
+    return GraphSession(role, bundle.graph_path(role), spec, options, chosen, graph_target(bundle, role))
 
 
 def open_sessions(bundle: Bundle, roles: Sequence[str], options: RuntimeOptions) -> dict[str, GraphSession]:
     """Open one session per role, with one provider choice (and one warning per missing provider)."""
-    chosen = choose_providers(options.providers)
+    chosen = choose_providers(options.providers, require_first=options.require_provider)
     sessions = {role: open_session(bundle, role, options, chosen) for role in roles}
     for role, session in sessions.items():
         logger.debug("%s: %s on %s", role, session.path.name, session.provider)
