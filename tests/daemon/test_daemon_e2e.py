@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnxruntime as ort
 import pytest
 import soundfile as sf
 import soxr
@@ -28,6 +29,9 @@ MIN_CORRELATION = 0.5
 COMPARE_RATE = 4000
 SILENCE_RMS = 1e-3
 EX_CONFIG = 78
+CPU = "CPUExecutionProvider"
+# A provider ONNX Runtime knows but this build lacks (on a GPU machine too: no build offers them all).
+MISSING_PROVIDER = next(name for name in ort.get_all_providers() if name not in ort.get_available_providers())
 
 pytestmark = pytest.mark.audio
 
@@ -148,8 +152,22 @@ def test_push_to_talk_plays_the_translation_on_the_speaker(
     assert after.size == 0 or np.sqrt(np.mean(after**2)) < SILENCE_RMS, "something else played after it"
 
 
+def _check_model_status(model: dict[str, Any], human: str, bundle: Path) -> None:
+    """Per graph: the provider asked for (a missing one) and the one got (CPU), the precision; load times."""
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    assert model["load_s"] > 0 and model["warmup_s"] > 0
+    assert model["graphs"] and set(model["graphs"]) <= set(manifest["graphs"])
+    for role, graph in model["graphs"].items():
+        assert graph["provider"] == CPU and graph["requested_provider"] == MISSING_PROVIDER
+        assert graph["fell_back"] is True
+        assert graph["precision"] == (manifest["graphs"][role].get("precision") or manifest["precision"])
+        assert f"model.graphs.{role}.provider: {CPU}" in human.splitlines()
+    assert any(line.startswith("model.load_s: ") for line in human.splitlines())
+
+
 def test_notify_ready_watchdog_and_clean_stop(virtual_audio: Any, tiny_bundle: Path, tmp_path: Path) -> None:
-    config = write_config(tmp_path / "config.yaml", _base_config(tmp_path, tiny_bundle))
+    data = {**_base_config(tmp_path, tiny_bundle), "runtime": {"providers": [{"name": MISSING_PROVIDER}, "cpu"]}}
+    config = write_config(tmp_path / "config.yaml", data)
     daemon = DaemonProcess(config, tmp_path, watchdog_usec=400_000)
     daemon.start()
     try:
@@ -158,6 +176,8 @@ def test_notify_ready_watchdog_and_clean_stop(virtual_audio: Any, tiny_bundle: P
         status = _ctl(tmp_path / "ctl.sock", "--json", "status")
         assert status.returncode == 0
         assert json.loads(status.stdout)["state"] == "idle"
+        _check_model_status(json.loads(status.stdout)["model"], _ctl(tmp_path / "ctl.sock", "status").stdout,
+                            tiny_bundle)
     finally:
         code = daemon.stop()
     assert code == 0, daemon.stderr()
@@ -196,6 +216,9 @@ def test_sighup_with_a_bad_config_keeps_the_running_one(virtual_audio: Any, tiny
     ({"audio": {"input_device": "no such usb mic"}}, "audio.input_device"),
     ({"bundle": "/nonexistent/bundle"}, "bundle"),
     ({"translation": {"target_lang": "zzz"}}, "translation"),
+    ({"runtime": {"providers": [{"name": "tensorrt", "fp16": "yes"}]}}, "runtime.providers[0].fp16"),
+    ({"runtime": {"providers": [MISSING_PROVIDER, "cpu"], "require_provider": True}},
+     f"runtime.require_provider: {MISSING_PROVIDER} is not available"),
 ])
 def test_bad_config_exits_78_naming_the_key(virtual_audio: Any, tiny_bundle: Path, tmp_path: Path,
                                             change: dict[str, Any], key: str) -> None:

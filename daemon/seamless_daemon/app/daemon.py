@@ -24,6 +24,7 @@ import numpy as np
 from seamless_daemon import __version__
 from seamless_daemon.app.archive import RecordingArchive
 from seamless_daemon.app.liveness import STALE_WAKES, Liveness
+from seamless_daemon.app.model_report import LoadTimes, bundle_info, model_status
 from seamless_daemon.app.options import LiveOptions, OptionsHolder
 from seamless_daemon.app.recorder import Recorder, Recording, RecordState
 from seamless_daemon.app.stream_mode import StreamingMode, stream_settings
@@ -65,9 +66,11 @@ class Daemon:
         reload_config: Callable[[], Config],
         watchdog: Watchdog,
         stream_runtime: StreamRuntime,
+        load_times: LoadTimes | None = None,
     ) -> None:
         self._config = config
         self._translator = translator
+        self._load_times = load_times
         self._capture = capture
         self._player = player
         self._events = events
@@ -359,6 +362,7 @@ class Daemon:
             **_options_dict(self._options.get()),
             "bundle": bundle_info(self._translator),
             "provider": self._translator.provider,
+            "model": model_status(self._translator, self._load_times),
             "languages": self._translator.languages,
             "speakers": self._translator.num_speakers,
             "audio": {
@@ -400,12 +404,6 @@ def _stream_errors() -> Iterator[None]:
 def _archive(config: Config) -> RecordingArchive | None:
     r = config.recording
     return RecordingArchive(r.save_dir, r.save_max_files) if r.save_dir is not None else None
-
-
-def bundle_info(translator: Translator) -> dict[str, Any]:
-    manifest = translator.bundle.manifest
-    return {"path": str(translator.bundle.root), "source_model": manifest.source_model,
-            "revision": manifest.source_revision, "precision": manifest.precision}
 
 
 def _result_dict(result: TranslationResult, lang: str) -> dict[str, Any]:

@@ -8,11 +8,13 @@ import os
 import signal
 import sys
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from seamless_daemon import __version__
-from seamless_daemon.app.daemon import Daemon, bundle_info
+from seamless_daemon.app.daemon import Daemon
+from seamless_daemon.app.model_report import LoadTimes, bundle_info
 from seamless_daemon.app.streaming import StreamRuntime
 from seamless_daemon.audio.capture import Capture, CaptureSettings
 from seamless_daemon.audio.devices import AudioDeviceError, resolve_device, skip_portaudio_teardown_at_exit
@@ -109,7 +111,7 @@ class Runner:
     """Owns the running daemon between READY=1 and STOPPING=1."""
 
     def __init__(self, config_path: str, config: Config, translator: Translator, stream_runtime: StreamRuntime,
-                 services: Services) -> None:
+                 services: Services, load_times: LoadTimes | None = None) -> None:
         self._config_path = config_path
         self._services = services
         self._stop = threading.Event()
@@ -120,7 +122,7 @@ class Runner:
                               on_end=self._on_playback_end, on_error=self._on_audio_error)
         self._daemon = Daemon(config, translator, self._capture, self._player, self._events,
                               reload_config=self._read_config, watchdog=services.watchdog,
-                              stream_runtime=stream_runtime)
+                              stream_runtime=stream_runtime, load_times=load_times)
         self._server = ControlServer(CommandTable(self._daemon, config.recording.max_seconds), config.control)
 
     # The audio threads call these; they forward to the daemon, which exists by the time audio starts.
@@ -208,12 +210,17 @@ class Runner:
 def run(config_path: str, config: Config) -> int:
     notifier = Notifier()
     notifier.status("loading the bundle")
+    began = time.monotonic()
     translator = load_translator(config)
+    stream_runtime = load_stream_runtime(config, translator)
+    loaded = time.monotonic()
     notifier.status("warming up the model")
     translator.warmup()
-    stream_runtime = load_stream_runtime(config, translator)
+    load_times = LoadTimes(load_s=loaded - began, warmup_s=time.monotonic() - loaded)
+    logger.info("model loaded in %.2f s, warmed up in %.2f s", load_times.load_s, load_times.warmup_s)
     watchdog = Watchdog(notifier=notifier)
-    runner = Runner(config_path, config, translator, stream_runtime, Services(notifier=notifier, watchdog=watchdog))
+    runner = Runner(config_path, config, translator, stream_runtime, Services(notifier=notifier, watchdog=watchdog),
+                    load_times)
     runner.start()
     logger.info("ready: %s", runner._status_line())
     return runner.run()
