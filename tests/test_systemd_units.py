@@ -1,4 +1,5 @@
-"""The shipped unit files: `systemd-analyze verify` is silent and the service's exposure is low."""
+"""The shipped unit files: `systemd-analyze verify` is silent and the service's exposure is low, with and
+without the GPU drop-in."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 UNITS = Path(__file__).resolve().parents[1] / "systemd"
 SERVICE = "seamless-daemon.service"
 SOCKET = "seamless-daemon.socket"
+GPU_DROP_IN = "gpu.conf"
 EXEC = "/usr/local/bin/seamless-daemon"
 STAND_IN = "/bin/true"
 MAX_EXPOSURE = 2.5
@@ -48,6 +50,15 @@ def unit_dir(tmp_path: Path) -> Path:
     return tmp_path
 
 
+@pytest.fixture
+def unit_dir_with_gpu(unit_dir: Path) -> Path:
+    """The units plus the GPU drop-in where systemd looks for it (``<unit>.d/`` next to the unit)."""
+    drop_ins = unit_dir / f"{SERVICE}.d"
+    drop_ins.mkdir()
+    (drop_ins / GPU_DROP_IN).write_text((UNITS / GPU_DROP_IN).read_text())
+    return unit_dir
+
+
 def test_exec_start_is_the_installed_entry_point() -> None:
     text = (UNITS / SERVICE).read_text()
     assert f"ExecStart={EXEC} --config /etc/seamless-daemon/config.yaml" in text
@@ -64,6 +75,28 @@ def test_verify_prints_nothing(analyze: str, unit_dir: Path) -> None:
     assert (proc.returncode, proc.stdout + proc.stderr) == (0, "")
 
 
+def test_verify_with_the_gpu_drop_in_prints_nothing(analyze: str, unit_dir_with_gpu: Path) -> None:
+    proc = subprocess.run(
+        [analyze, "verify", "--man=no", str(unit_dir_with_gpu / SERVICE), str(unit_dir_with_gpu / SOCKET)],
+        check=False, capture_output=True, text=True, cwd=unit_dir_with_gpu, timeout=ANALYZE_TIMEOUT_S,
+    )
+    assert (proc.returncode, proc.stdout + proc.stderr) == (0, "")
+
+
+def test_verify_reads_the_gpu_drop_in(analyze: str, unit_dir_with_gpu: Path) -> None:
+    drop_in = unit_dir_with_gpu / f"{SERVICE}.d" / GPU_DROP_IN
+    drop_in.write_text(drop_in.read_text().replace("DeviceAllow=/dev/nvmap", "DeviceAlow=/dev/nvmap"))
+    proc = subprocess.run([analyze, "verify", "--man=no", str(unit_dir_with_gpu / SERVICE)], check=False,
+                          capture_output=True, text=True, cwd=unit_dir_with_gpu, timeout=ANALYZE_TIMEOUT_S)
+    assert "DeviceAlow" in proc.stdout + proc.stderr
+
+
+def test_gpu_drop_in_keeps_the_device_policy_closed() -> None:
+    lines = (UNITS / GPU_DROP_IN).read_text().splitlines()
+    assert not any(line.startswith(("DevicePolicy=", "PrivateDevices=")) for line in lines)
+    assert "DeviceAllow=char-nvidia* rw" in lines and "DeviceAllow=/dev/nvmap rw" in lines
+
+
 def test_verify_would_catch_a_bad_key(analyze: str, unit_dir: Path) -> None:
     unit = unit_dir / SERVICE
     unit.write_text(unit.read_text().replace("NoNewPrivileges=yes", "NoNewPrivilege=yes"))
@@ -72,7 +105,9 @@ def test_verify_would_catch_a_bad_key(analyze: str, unit_dir: Path) -> None:
     assert "NoNewPrivilege" in proc.stdout + proc.stderr
 
 
-def test_security_exposure(analyze: str, unit_dir: Path) -> None:
+@pytest.mark.parametrize("units", ["unit_dir", "unit_dir_with_gpu"])
+def test_security_exposure(analyze: str, units: str, request: pytest.FixtureRequest) -> None:
+    unit_dir: Path = request.getfixturevalue(units)
     proc = subprocess.run(
         [analyze, "security", "--offline=yes", "--no-pager", str(unit_dir / SERVICE)],
         check=False, capture_output=True, text=True, cwd=unit_dir, timeout=ANALYZE_TIMEOUT_S,
