@@ -9,6 +9,10 @@ this bit for bit); it only changes *how*, so that the traced ONNX graph is corre
 - :func:`computed_positions`: sinusoidal position embeddings computed from the position ids instead of read from
   a fixed table that grows in Python (a data-dependent branch the trace freezes; the table also caps input length).
 - :func:`expm1_symbolic`: ``aten::expm1`` as ``Exp - 1`` for the TorchScript-based exporter, which lacks it.
+- :func:`clamped_relative_positions`: the speech encoder's relative-position scores from the few distinct clamped
+  distances (query × each distance embedding, then a gather) instead of an ``L × L × head`` embedding tensor and
+  an einsum over it. Every score is the same dot product; only the summation order of the matrix product may
+  differ, so this patch matches the original within float rounding rather than bit for bit.
 """
 
 from __future__ import annotations
@@ -146,10 +150,57 @@ def expm1_symbolic(opset: int) -> Iterator[None]:
             registration.registry._registry.pop(EXPM1_OP, None)
 
 
+def relative_position_scores(query: torch.Tensor, table: torch.Tensor, left: int, right: int) -> torch.Tensor:
+    """``einsum("bhld,lrd->bhlr", query, table[clamp(r - l, -left, right) + left])`` without the L×L×d tensor."""
+    batch, heads, length, _ = query.shape
+    per_distance = torch.matmul(query, table.t()).reshape(batch, heads, -1)  # [B, H, L * distances]
+    positions = torch.arange(length, dtype=torch.long, device=query.device)
+    distance = torch.clamp(positions.view(1, -1) - positions.view(-1, 1), -left, right) + left  # [L, L]
+    flat_index = positions.view(-1, 1) * table.size(0) + distance
+    return per_distance[:, :, flat_index.reshape(-1)].reshape(batch, heads, length, length)
+
+
+def _conformer_attention_forward(
+    self: seamless.SeamlessM4Tv2ConformerSelfAttention,
+    hidden_states: torch.Tensor,
+    attention_mask: torch.Tensor | None = None,
+    **kwargs: Any,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The conformer self-attention forward with :func:`relative_position_scores` for the position bias."""
+    batch_size, sequence_length, _ = hidden_states.size()
+    query, key, value = (
+        projection(hidden_states).view(batch_size, -1, self.num_heads, self.head_size).transpose(1, 2)
+        for projection in (self.linear_q, self.linear_k, self.linear_v)
+    )
+    position_bias = None
+    if self.position_embeddings_type == "relative_key":
+        table = self.distance_embedding.weight.to(dtype=query.dtype)
+        scores = relative_position_scores(query, table, self.left_max_position_embeddings,
+                                          self.right_max_position_embeddings)
+        position_bias = scores / math.sqrt(self.head_size)
+    attention_interface = seamless.ALL_ATTENTION_FUNCTIONS.get_interface(
+        self.config._attn_implementation, seamless.eager_attention_forward
+    )
+    attn_output, attn_weights = attention_interface(
+        self, query, key, value, attention_mask, dropout=0.0 if not self.training else self.dropout.p,
+        scaling=self.scaling, position_bias=position_bias, **kwargs,
+    )
+    attn_output = attn_output.reshape(batch_size, sequence_length, -1)
+    return self.linear_out(attn_output), attn_weights
+
+
+@contextlib.contextmanager
+def clamped_relative_positions() -> Iterator[None]:
+    """Relative-position scores of the speech encoder computed per clamped distance."""
+    with swapped_attribute(seamless.SeamlessM4Tv2ConformerSelfAttention, "forward", _conformer_attention_forward):
+        yield
+
+
 PATCHES: dict[str, Callable[[int], contextlib.AbstractContextManager[None]]] = {
     "gather_upsample": lambda opset: gather_upsample(),
     "computed_positions": lambda opset: computed_positions(),
     "expm1_symbolic": expm1_symbolic,
+    "clamped_relative_positions": lambda opset: clamped_relative_positions(),
 }
 
 

@@ -9,7 +9,7 @@ import onnxruntime
 import pytest
 import torch
 from seamless_export.components import T2U, VERIFY_SHAPE, VOCODER, ModelDims
-from seamless_export.patches import computed_positions, expm1_symbolic, gather_upsample
+from seamless_export.patches import clamped_relative_positions, computed_positions, expm1_symbolic, gather_upsample
 from transformers import SeamlessM4Tv2ForSpeechToSpeech
 from transformers.models.seamless_m4t_v2 import modeling_seamless_m4t_v2 as seamless
 
@@ -84,3 +84,18 @@ def test_expm1_symbolic_exports_and_is_removed_on_exit(tmp_path: Path) -> None:
     np.testing.assert_allclose(got, torch.expm1(x).numpy(), rtol=1e-6, atol=1e-6)
     with pytest.raises(Exception, match="expm1"):
         _export_expm1(tmp_path / "again.onnx")
+
+
+@pytest.mark.parametrize("frames", [48, 250])  # 250 feature frames: distances beyond both clamps
+def test_clamped_relative_positions_match_in_eager(model, frames: int) -> None:
+    features = torch.randn(2, frames, 160, generator=torch.Generator().manual_seed(5))
+    mask = torch.ones(2, frames, dtype=torch.long)
+    mask[1, frames // 2 :] = 0
+    forward = seamless.SeamlessM4Tv2ConformerSelfAttention.forward
+    with torch.no_grad():
+        want = model.speech_encoder(input_features=features, attention_mask=mask)[0]
+        with clamped_relative_positions():
+            assert seamless.SeamlessM4Tv2ConformerSelfAttention.forward is not forward
+            got = model.speech_encoder(input_features=features, attention_mask=mask)[0]
+    assert seamless.SeamlessM4Tv2ConformerSelfAttention.forward is forward
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
