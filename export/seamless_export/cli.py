@@ -1,6 +1,7 @@
 """``seamless-export``: random checkpoints and bundle export.
 
-    seamless-export random-checkpoint DIR --preset tiny|small [--seed N] [--layout full|speech-to-speech]
+    seamless-export random-checkpoint DIR --preset tiny|small|large [--seed N] [--layout full|speech-to-speech]
+                                          [--layers N]
     seamless-export export MODEL -o BUNDLE [--precision fp32|fp16|int8] [--opset N] [--revision R]
 """
 
@@ -21,6 +22,16 @@ EXIT_FAILURE = 1
 EXPORT_DEPENDENCIES = ("torch", "transformers", "onnx", "sentencepiece", "safetensors")
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1: {value}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     from seamless_export.checkpoint import LAYOUTS
     from seamless_export.exporter import DEFAULT_OPSET
@@ -35,6 +46,8 @@ def _parser() -> argparse.ArgumentParser:
     ckpt.add_argument("--preset", choices=sorted(PRESETS), default="tiny")
     ckpt.add_argument("--seed", type=int, default=0)
     ckpt.add_argument("--layout", choices=LAYOUTS, default="full", help="weights of SeamlessM4Tv2Model or of S2ST")
+    ckpt.add_argument("--layers", type=_positive_int, default=None, metavar="N",
+                      help="N layers in every stack; every width and table keeps the preset's size")
 
     export = commands.add_parser("export", help="export a checkpoint (folder or hub id) to a bundle")
     export.add_argument("model")
@@ -49,8 +62,11 @@ def _random_checkpoint(args: argparse.Namespace) -> None:
     from seamless_export.checkpoint import write_random_checkpoint
     from seamless_export.presets import get_preset
 
-    info = write_random_checkpoint(args.directory, get_preset(args.preset), seed=args.seed, layout=args.layout)
-    print(f"{info.path}: {info.preset} checkpoint, {info.num_parameters} parameters, seed {info.seed}")
+    info = write_random_checkpoint(
+        args.directory, get_preset(args.preset), seed=args.seed, layout=args.layout, layers=args.layers
+    )
+    layers = "" if info.layers is None else f", {info.layers} layers per stack"
+    print(f"{info.path}: {info.preset} checkpoint{layers}, {info.num_parameters} parameters, seed {info.seed}")
 
 
 def _export(args: argparse.Namespace) -> None:
