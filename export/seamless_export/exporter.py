@@ -1,11 +1,14 @@
 """The export pipeline: load, export each part under the patches, verify, convert, copy the VAD, write the
-manifest. The manifest is written last, only when every graph passed verification."""
+manifest. The manifest is written last, only when every graph passed verification; a non-fp32 bundle then
+measures itself against the export's fp32 graphs and adds the report to its manifest."""
 
 from __future__ import annotations
 
 import dataclasses
+import gc
 import importlib.resources
 import logging
+import os
 import shutil
 import tempfile
 import time
@@ -30,17 +33,23 @@ from seamless_export.manifest import (
     write_bundle_manifest,
 )
 from seamless_export.patches import export_patches
-from seamless_export.quantize import convert
+from seamless_export.precision import graph_precisions
+from seamless_export.quality import attach_report
+from seamless_export.quantize import convert, converted_session_config
 from seamless_export.verify import TOLERANCES, PartCheck, verify_graph
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_OPSET = 17
 VAD_FILE = "vad.onnx"
+FILE_MODE = 0o666
 VAD_INPUTS = ("input", "state", "sr")
 VAD_OUTPUTS = ("output", "stateN")
 
 Progress = Callable[[str], None]
+# Token limit of each translation in the precision report: enough for the fixed inputs' sentences, and a bound
+# on the time the report takes at the released size (two bundles, 4 inputs x 4 languages).
+REPORT_MAX_NEW_TOKENS = 32
 
 
 class ExportError(Exception):
@@ -96,6 +105,16 @@ def _copy_vad(bundle: Path) -> ExportedGraph:
     return ExportedGraph(ROLE_VAD, target, (), VAD_INPUTS, VAD_OUTPUTS, 0.0)
 
 
+def _readable_files(bundle: Path) -> None:
+    """Give every file the mode a plain file gets here (onnx writes external data files as 0600, which the
+    daemon's own system user could not read in a bundle installed by root)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in bundle.iterdir():
+        if path.is_file():
+            path.chmod(FILE_MODE & ~umask)
+
+
 def _size(graph: ExportedGraph) -> int:
     return sum(path.stat().st_size for path in (graph.path, *graph.external_data))
 
@@ -111,7 +130,9 @@ def _export_one(
     if options.precision != "fp32":
         target = bundle / graph.path.name
         external = convert(options.precision, graph.path, target)
-        graph = dataclasses.replace(graph, path=target, external_data=external, precision=options.precision)
+        precision = graph_precisions(options.precision, (spec.role,))[spec.role]
+        graph = dataclasses.replace(graph, path=target, external_data=external, precision=precision,
+                                    session_config=converted_session_config(options.precision, graph.session_config))
         check = verify_graph(spec, model, dims, graph.path, TOLERANCES[options.precision])
     return graph, check, time.perf_counter() - start
 
@@ -150,17 +171,23 @@ def export_bundle(
                 f"{spec.role}: exported in {graph.seconds:.1f} s, verified in {verify_seconds:.1f} s, "
                 f"{_size(graph) / 1e6:.1f} MB"
             )
-    graphs.append(_copy_vad(output))
-    extra = {
-        "versions": _versions(),
-        "verification": checks,
-        "export_seconds": {r.role: round(r.export_seconds, 2) for r in reports},
-        "num_parameters": sum(p.numel() for p in model.parameters()),
-    }
-    revision = options.revision or getattr(model.config, "_commit_hash", None)
-    inputs = ManifestInputs(model_ref, revision, options.precision, options.opset, tuple(graphs), extra)
-    manifest = build_manifest(output, inputs, model.config, model.generation_config, source)
-    write_bundle_manifest(output, manifest)
+        graphs.append(_copy_vad(output))
+        _readable_files(output)
+        extra = {
+            "versions": _versions(),
+            "verification": checks,
+            "export_seconds": {r.role: round(r.export_seconds, 2) for r in reports},
+            "num_parameters": sum(p.numel() for p in model.parameters()),
+        }
+        revision = options.revision or getattr(model.config, "_commit_hash", None)
+        inputs = ManifestInputs(model_ref, revision, options.precision, options.opset, tuple(graphs), extra)
+        manifest = build_manifest(output, inputs, model.config, model.generation_config, source)
+        write_bundle_manifest(output, manifest)
+        if options.precision != "fp32":
+            del model  # the measurement loads two bundles; the PyTorch model is no longer needed
+            gc.collect()
+            progress(f"measuring the {options.precision} bundle against fp32 on the fixed inputs")
+            attach_report(Path(work), output, max_new_tokens=REPORT_MAX_NEW_TOKENS)
     size = sum(path.stat().st_size for path in output.iterdir() if path.is_file())
     progress(f"bundle written to {output} ({size / 1e6:.1f} MB, {options.precision})")
     return ExportResult(output, tuple(reports), size)

@@ -157,18 +157,18 @@ def choose_languages(speech_targets: Sequence[str]) -> tuple[str, ...]:
 
 
 def translate_all(bundle: Path, inputs: Sequence[SpeechInput], languages: Sequence[str],
-                  options: RuntimeOptions | None = None) -> list[Translation]:
+                  options: RuntimeOptions | None = None, max_new_tokens: int | None = None) -> list[Translation]:
     """Translate every (input, language) pair with ``bundle``, inputs outermost; the first pair runs twice and
     only its second run counts, so timings exclude the sessions' first-run costs."""
     translator = Translator.open(bundle, options)
     missing = [lang for lang in languages if lang not in translator.languages]
     if missing:
         raise QualityError(f"{bundle}: does not speak {', '.join(missing)}")
-    translator.translate(inputs[0].waveform, languages[0], SPEAKER)
+    translator.translate(inputs[0].waveform, languages[0], SPEAKER, max_new_tokens)
     results = []
     for item in inputs:
         for lang in languages:
-            result = translator.translate(item.waveform, lang, SPEAKER)
+            result = translator.translate(item.waveform, lang, SPEAKER, max_new_tokens)
             results.append(Translation(
                 text=result.text,
                 generated_ids=tuple(result.text_ids[PROMPT_TOKENS:]),
@@ -254,14 +254,16 @@ def compare(candidate_precision: str, inputs: Sequence[SpeechInput], languages: 
 def measure_against_fp32(fp32_bundle: Path, candidate_bundle: Path,
                          inputs: Sequence[np.ndarray | SpeechInput] | None = None,
                          languages: Sequence[str] | None = None,
-                         options: RuntimeOptions | None = None) -> PrecisionReport:
-    """Translate the fixed inputs (default: the shipped recordings) with both bundles and compare."""
+                         options: RuntimeOptions | None = None,
+                         max_new_tokens: int | None = None) -> PrecisionReport:
+    """Translate the fixed inputs (default: the shipped recordings) with both bundles and compare (at most
+    ``max_new_tokens`` tokens each; default: the bundle's limit)."""
     candidate_manifest = load_bundle(candidate_bundle, verify_checksums=False).manifest
     speech = _as_inputs(inputs, candidate_manifest.input_sample_rate)
     langs = tuple(languages) if languages else choose_languages(candidate_manifest.languages.speech_targets)
     logger.info("measuring %s against %s: %d inputs x %s", candidate_bundle, fp32_bundle, len(speech), langs)
-    reference_runs = translate_all(Path(fp32_bundle), speech, langs, options)
-    candidate_runs = translate_all(Path(candidate_bundle), speech, langs, options)
+    reference_runs = translate_all(Path(fp32_bundle), speech, langs, options, max_new_tokens)
+    candidate_runs = translate_all(Path(candidate_bundle), speech, langs, options, max_new_tokens)
     return compare(candidate_manifest.precision, speech, langs, reference_runs, candidate_runs)
 
 
@@ -306,7 +308,8 @@ def build_reference_bundle(candidate_root: Path, fp32_graphs: Path, target: Path
 
 def precision_entries(fp32_graphs: Path, candidate_bundle: Path,
                       inputs: Sequence[np.ndarray | SpeechInput] | None = None,
-                      options: RuntimeOptions | None = None) -> dict[str, Any]:
+                      options: RuntimeOptions | None = None,
+                      max_new_tokens: int | None = None) -> dict[str, Any]:
     """The manifest ``extra`` entries of a non-fp32 bundle: the precision of each graph, what stays float32
     inside converted graphs, and the report against fp32.
 
@@ -316,11 +319,13 @@ def precision_entries(fp32_graphs: Path, candidate_bundle: Path,
     fp32_graphs, candidate_root = Path(fp32_graphs), Path(candidate_bundle)
     manifest = load_bundle(candidate_root, verify_checksums=False).manifest
     if (fp32_graphs / MANIFEST_NAME).is_file():
-        report = measure_against_fp32(fp32_graphs, candidate_root, inputs, options=options)
+        report = measure_against_fp32(fp32_graphs, candidate_root, inputs, options=options,
+                                      max_new_tokens=max_new_tokens)
     else:
         with tempfile.TemporaryDirectory(prefix="reference-bundle-", dir=fp32_graphs) as scratch:
             reference = build_reference_bundle(candidate_root, fp32_graphs, Path(scratch) / "bundle")
-            report = measure_against_fp32(reference, candidate_root, inputs, options=options)
+            report = measure_against_fp32(reference, candidate_root, inputs, options=options,
+                                          max_new_tokens=max_new_tokens)
     return {
         PRECISIONS_KEY: graph_precisions(manifest.precision, tuple(manifest.graphs)),
         ISLANDS_KEY: fp32_islands(manifest.precision),
@@ -330,10 +335,11 @@ def precision_entries(fp32_graphs: Path, candidate_bundle: Path,
 
 def attach_report(fp32_graphs: Path, candidate_bundle: Path,
                   inputs: Sequence[np.ndarray | SpeechInput] | None = None,
-                  options: RuntimeOptions | None = None) -> dict[str, Any]:
+                  options: RuntimeOptions | None = None,
+                  max_new_tokens: int | None = None) -> dict[str, Any]:
     """Measure ``candidate_bundle`` against fp32 (see :func:`precision_entries`), add the entries to its
     manifest's ``extra`` (rewriting manifest.json; graph files are untouched) and return them."""
-    entries = precision_entries(fp32_graphs, candidate_bundle, inputs, options)
+    entries = precision_entries(fp32_graphs, candidate_bundle, inputs, options, max_new_tokens)
     manifest = load_bundle(candidate_bundle, verify_checksums=False).manifest
     write_manifest(Path(candidate_bundle), dataclasses.replace(manifest, extra={**manifest.extra, **entries}))
     report = entries[REPORT_KEY]

@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 
 import onnx
+from onnx import numpy_helper
 from onnxruntime.quantization import QuantType, quantize_dynamic
 from onnxruntime.transformers.float16 import DEFAULT_OP_BLOCK_LIST, convert_float_to_float16
 
@@ -21,6 +23,8 @@ QUANTIZED_PRECISIONS = (FP16, INT8)
 # instead of 30 ms (bench/bench_pipeline.py, 2 cores), while MatMul-only int8 cut a decoder step from 4.6 to 2.2 ms.
 INT8_OP_TYPES = ["MatMul", "Gemm"]
 HALF = 2  # an fp16 graph's weights take half the bytes of the fp32 ones
+DISABLE_PREPACKING = "session.disable_prepacking"
+EXTERNAL_DATA_BYTES = 512 * 1024**2  # int8 graphs this large keep their weights in a memory-mapped .data file
 
 
 def _data_files(graph: Path) -> list[Path]:
@@ -97,13 +101,52 @@ def to_fp16(source: Path, target: Path, recipe: GraphRecipe, role: str) -> tuple
 def to_int8(source: Path, target: Path, recipe: GraphRecipe, role: str) -> tuple[Path, ...]:
     """Dynamic QInt8 quantisation of the matrix-product weights (activations quantised at run time), leaving the
     nodes the recipe keeps in float32 unquantised."""
-    large = _size(_data_files(source)) >= PROTOBUF_LIMIT_BYTES
+    graph = onnx.load(str(source))
+    if untie_projection(graph):
+        source = source.with_name(f"{source.stem}.untied.onnx")
+        save_onnx(graph, source, PROTOBUF_LIMIT_BYTES)
+    del graph
+    # External data is memory-mapped by ONNX Runtime: weights a graph barely reads (the float lookup table)
+    # then cost no memory.
+    large = _size(_data_files(source)) >= EXTERNAL_DATA_BYTES
     excluded = fp32_node_names(onnx.load(str(source), load_external_data=False).graph, recipe, role)
     quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, op_types_to_quantize=INT8_OP_TYPES,
                      nodes_to_exclude=excluded, use_external_data_format=large)
+    for scratch in (path for path in _data_files(source) if ".untied." in path.name):
+        scratch.unlink()
     if not large:
         return ()
     return tuple(path for path in target.parent.iterdir() if path.name.startswith(target.name + "."))
+
+
+def untie_projection(model: onnx.ModelProto) -> int:
+    """Give every ``FusedMatMul(x, W, transB=1)`` on an initializer its own transposed copy ``W.T`` as a plain
+    ``MatMul``, which the int8 quantiser quantises (it leaves FusedMatMul in float32). The fp32 decoder shares its
+    embedding table with the vocabulary projection this way; in int8 the projection gets its own int8 table (a
+    quarter of the float one) and the lookup keeps the float table, of which only the looked-up rows are read.
+    Returns the number of projections untied."""
+    initializers = {init.name: init for init in model.graph.initializer}
+    untied = 0
+    for node in model.graph.node:
+        transposed = any(attr.name == "transB" and attr.i == 1 for attr in node.attribute)
+        table = initializers.get(node.input[1]) if node.op_type == "FusedMatMul" and transposed else None
+        if table is None:
+            continue
+        name = f"{table.name}.transposed"
+        model.graph.initializer.append(numpy_helper.from_array(numpy_helper.to_array(table).T.copy(), name))
+        node.op_type, node.domain = "MatMul", ""
+        node.input[1] = name
+        del node.attribute[:]
+        untied += 1
+    return untied
+
+
+def converted_session_config(precision: str, session_config: Mapping[str, str]) -> dict[str, str]:
+    """The session config entries a graph keeps after conversion: int8 unties the only shared weight (the
+    vocabulary projection), so its graphs may pre-pack weights again."""
+    if precision == INT8:
+        return {key: value for key, value in session_config.items() if key != DISABLE_PREPACKING}
+    return dict(session_config)
 
 
 def convert(precision: str, source: Path, target: Path, role: str | None = None) -> tuple[Path, ...]:
