@@ -32,6 +32,7 @@ from seamless_export.quality import (
     positional_agreement,
     word_error_rate,
 )
+from seamless_export.quantize import to_int8
 
 BENCH_DIR = Path(__file__).resolve().parents[2] / "bench"
 if str(BENCH_DIR) not in sys.path:
@@ -143,7 +144,7 @@ def test_attach_report_measures_against_bare_fp32_graphs(tmp_path: Path, toy_bun
     ), "the reference bundle assembled next to the graphs is removed"
     extra = load_bundle(candidate).manifest.extra  # checksums still hold
     assert extra["precision_report"] == entries["precision_report"]
-    assert extra["graph_precisions"][ROLE_VOCODER] == FP32 and extra["graph_precisions"][ROLE_T2U] == INT8
+    assert extra["graph_precisions"] == graph_precisions(INT8, tuple(load_bundle(toy_bundle).manifest.graphs))
     assert extra["precision_report"]["pairs"] == len(load_default_inputs()) * len(TOY_LANGUAGES)
     assert extra["precision_report"]["speech_length_ratio"] is not None
     assert "verification" in extra, "the exporter's own entries are kept"
@@ -168,15 +169,23 @@ def test_fp16_duration_predictors_run_in_float32(variant_bundles: dict[str, Path
         assert weight.data_type == onnx.TensorProto.FLOAT
 
 
-def test_int8_keeps_duration_predictor_and_vocoder_in_float32(toy_bundle: Path,
-                                                              variant_bundles: dict[str, Path]) -> None:
-    t2u = onnx.load(str(variant_bundles[INT8] / "t2u.onnx"))
+def test_int8_keeps_t2u_and_vocoder_in_float32(toy_bundle: Path, variant_bundles: dict[str, Path]) -> None:
+    quantised = ("MatMulInteger", "DynamicQuantizeLinear")
+    for role in (ROLE_T2U, ROLE_VOCODER):
+        model = onnx.load(str(variant_bundles[INT8] / f"{role}.onnx"))
+        assert not any(node.op_type in quantised for node in model.graph.node), role
+    encoder = onnx.load(str(variant_bundles[INT8] / "speech_encoder.onnx"))
+    assert any(node.op_type == "MatMulInteger" for node in encoder.graph.node)
+    assert graph_precisions(INT8, (ROLE_T2U, ROLE_VOCODER, ROLE_VAD)) == {
+        ROLE_T2U: FP32, ROLE_VOCODER: FP32, ROLE_VAD: FP32}
+
+
+def test_int8_scope_leaves_the_duration_predictor_unquantised(tmp_path: Path, toy_bundle: Path) -> None:
+    target = tmp_path / "t2u.onnx"
+    to_int8(toy_bundle / "t2u.onnx", target, GraphRecipe(INT8, fp32_scopes=(T2U_DURATION_SCOPE,)), ROLE_T2U)
+    t2u = onnx.load(str(target))
     assert _node(t2u, T2U_DURATION_SCOPE + "proj/", "MatMul")  # not replaced by an integer product
     assert any(node.op_type == "MatMulInteger" for node in t2u.graph.node)
-    vocoder = onnx.load(str(variant_bundles[INT8] / "vocoder.onnx"))
-    assert not any(node.op_type in ("MatMulInteger", "DynamicQuantizeLinear") for node in vocoder.graph.node)
-    assert graph_precisions(INT8, (ROLE_T2U, ROLE_VOCODER, ROLE_VAD)) == {
-        ROLE_T2U: INT8, ROLE_VOCODER: FP32, ROLE_VAD: FP32}
 
 
 def test_a_scope_missing_from_the_graph_is_an_error(toy_bundle: Path) -> None:
