@@ -127,6 +127,17 @@ def test_report_fields_are_sane(precision: str, reports: dict[str, PrecisionRepo
                            "text_wer_vs_fp32", "reference_wer", "pairs"}
 
 
+@pytest.mark.parametrize("precision", [FP16, INT8])
+def test_exported_bundle_records_its_precisions_and_report(precision: str, variant_bundles: dict[str, Path]) -> None:
+    manifest = load_bundle(variant_bundles[precision]).manifest
+    assert {role: spec.precision for role, spec in manifest.graphs.items()} == graph_precisions(
+        precision, tuple(manifest.graphs))
+    assert manifest.extra["graph_precisions"] == graph_precisions(precision, tuple(manifest.graphs))
+    report = manifest.extra["precision_report"]
+    assert report["candidate_precision"] == precision and report["languages"] == list(TOY_LANGUAGES)
+    assert report["pairs"] == len(load_default_inputs()) * len(TOY_LANGUAGES)
+
+
 def test_attach_report_measures_against_bare_fp32_graphs(tmp_path: Path, toy_bundle: Path,
                                                          variant_bundles: dict[str, Path]) -> None:
     """As the exporter calls it: the fp32 graphs alone in a folder, the finished candidate bundle."""
