@@ -180,15 +180,18 @@ def test_fp16_duration_predictors_run_in_float32(variant_bundles: dict[str, Path
         assert weight.data_type == onnx.TensorProto.FLOAT
 
 
-def test_int8_keeps_t2u_and_vocoder_in_float32(toy_bundle: Path, variant_bundles: dict[str, Path]) -> None:
+def test_int8_keeps_the_vocoder_and_t2u_durations_in_float32(toy_bundle: Path,
+                                                              variant_bundles: dict[str, Path]) -> None:
     quantised = ("MatMulInteger", "DynamicQuantizeLinear")
-    for role in (ROLE_T2U, ROLE_VOCODER):
-        model = onnx.load(str(variant_bundles[INT8] / f"{role}.onnx"))
-        assert not any(node.op_type in quantised for node in model.graph.node), role
-    encoder = onnx.load(str(variant_bundles[INT8] / "speech_encoder.onnx"))
-    assert any(node.op_type == "MatMulInteger" for node in encoder.graph.node)
+    vocoder = onnx.load(str(variant_bundles[INT8] / "vocoder.onnx"))
+    assert not any(node.op_type in quantised for node in vocoder.graph.node)
+    t2u = onnx.load(str(variant_bundles[INT8] / "t2u.onnx"))
+    assert _node(t2u, T2U_DURATION_SCOPE + "proj/", "MatMul")  # the duration predictor stays float
+    for role in ("speech_encoder", "t2u"):
+        graph = onnx.load(str(variant_bundles[INT8] / f"{role}.onnx"))
+        assert any(node.op_type == "MatMulInteger" for node in graph.graph.node), role
     assert graph_precisions(INT8, (ROLE_T2U, ROLE_VOCODER, ROLE_VAD)) == {
-        ROLE_T2U: FP32, ROLE_VOCODER: FP32, ROLE_VAD: FP32}
+        ROLE_T2U: INT8, ROLE_VOCODER: FP32, ROLE_VAD: FP32}
 
 
 def test_int8_scope_leaves_the_duration_predictor_unquantised(tmp_path: Path, toy_bundle: Path) -> None:
