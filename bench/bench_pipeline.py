@@ -25,6 +25,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 BENCH_DIR = Path(__file__).resolve().parent
 
 SAMPLE_TEXT = "Good morning everyone. The meeting starts in ten minutes in the blue room on the second floor."
@@ -105,17 +107,29 @@ def _subprocess_engine(engine: str, args: argparse.Namespace, ckpt: Path, bundle
 
 
 def _bandwidth(threads: int) -> float:
-    done = subprocess.run([sys.executable, str(BENCH_DIR / "bandwidth.py")], check=True, capture_output=True,
-                          text=True, env=_thread_env(threads))
+    done = subprocess.run([sys.executable, str(BENCH_DIR / "bandwidth.py"), "--threads", str(threads)], check=True,
+                          capture_output=True, text=True, env=_thread_env(threads))
     return json.loads(done.stdout.strip().splitlines()[-1])["gb_per_s"]
 
 
 def _decoder_bytes(bundle: Path) -> int:
-    """Bytes of the text decoder graph's weights: every one of them is read once per token (the embedding table
-    by the vocabulary projection)."""
+    """Bytes of the text decoder graph's weights that a step reads whole: every initializer but those only a
+    Gather reads (the lookup reads one row of its table; in fp32 the table is also the projection's weight)."""
+    import onnx
+    from onnx import helper
+
     manifest = json.loads((bundle / "manifest.json").read_text())
-    spec = manifest["graphs"]["text_decoder"]
-    return sum((bundle / rel).stat().st_size for rel in (spec["path"], *spec.get("external_data", ())))
+    graph = onnx.load(str(bundle / manifest["graphs"]["text_decoder"]["path"]), load_external_data=False).graph
+    readers: dict[str, set[str]] = {}
+    for node in graph.node:
+        for name in node.input:
+            readers.setdefault(name, set()).add(node.op_type)
+    total = 0
+    for init in graph.initializer:
+        if readers.get(init.name, set()) - {"Gather"}:
+            itemsize = helper.tensor_dtype_to_np_dtype(init.data_type).itemsize
+            total += itemsize * int(np.prod(init.dims, dtype=np.int64))
+    return total
 
 
 def _torch_decoder_bytes(ckpt: Path) -> int:
