@@ -100,7 +100,6 @@ class PartSpec:
     make_inputs: Callable[[ModelDims, SampleShape, torch.Generator], Inputs]
     verify_shapes: tuple[SampleShape, ...] = (VERIFY_SHAPE,)
     session_config: Mapping[str, str] = field(default_factory=dict)
-    conv_as_2d: bool = False  # rewrite 1-D convolutions as 2-D ones (seamless_export.rewrites)
 
 
 def _lengths_mask(batch: int, length: int) -> torch.Tensor:
@@ -395,7 +394,6 @@ VOCODER = PartSpec(
         "waveform_lengths": {0: "B"},
     },
     make_inputs=_vocoder_inputs,
-    conv_as_2d=True,
 )
 
 PARTS: tuple[PartSpec, ...] = (SPEECH_ENCODER, DECODER_CROSS, DECODER, T2U, VOCODER)

@@ -15,7 +15,6 @@ import onnx
 import torch
 
 from seamless_export.components import EXPORT_SHAPE, ModelDims, PartSpec
-from seamless_export.rewrites import conv1d_as_conv2d
 
 logger = logging.getLogger(__name__)
 
@@ -79,10 +78,6 @@ def export_part(spec: PartSpec, model: torch.nn.Module, dims: ModelDims, opset: 
                 do_constant_folding=True,
             )
         wrapper.eval()  # the exporter can leave a module in training mode
-        if spec.conv_as_2d:
-            rewritten = onnx.load(str(scratch_file))
-            conv1d_as_conv2d(rewritten)
-            onnx.save_model(rewritten, str(scratch_file))
         written = list(Path(scratch).iterdir())
         if len(written) == 1 and scratch_file.stat().st_size < external_data_bytes:
             shutil.move(str(scratch_file), target)
