@@ -1,6 +1,8 @@
-"""The export pipeline: load, export each part under the patches, verify, convert, copy the VAD, write the
-manifest. The manifest is written last, only when every graph passed verification; a non-fp32 bundle then
-measures itself against the export's fp32 graphs and adds the report to its manifest."""
+"""The export pipeline: load, export each part under the patches and verify it against PyTorch (keeping
+PyTorch's outputs), free the PyTorch model, convert each graph to the precision and verify it against the kept
+outputs, copy the VAD, write the manifest. The manifest is written last, only when every graph passed
+verification; a non-fp32 bundle then measures itself against the export's fp32 graphs and adds the report to its
+manifest."""
 
 from __future__ import annotations
 
@@ -36,7 +38,7 @@ from seamless_export.patches import export_patches
 from seamless_export.precision import graph_precisions
 from seamless_export.quality import attach_report
 from seamless_export.quantize import convert, converted_session_config
-from seamless_export.verify import TOLERANCES, PartCheck, verify_graph
+from seamless_export.verify import TOLERANCES, PartCheck, PartReference, reference_outputs, verify_graph
 
 logger = logging.getLogger(__name__)
 
@@ -119,22 +121,58 @@ def _size(graph: ExportedGraph) -> int:
     return sum(path.stat().st_size for path in (graph.path, *graph.external_data))
 
 
-def _export_one(
-    spec: PartSpec, model: torch.nn.Module, dims: ModelDims, options: ExportOptions, bundle: Path, work: Path
-) -> tuple[ExportedGraph, PartCheck, float]:
-    target_dir = bundle if options.precision == "fp32" else work
+@dataclass(frozen=True)
+class _Part:
+    """One part through the export: its graph, PyTorch's reference outputs and the latest verification."""
+
+    graph: ExportedGraph
+    reference: PartReference
+    check: PartCheck
+    verify_seconds: float
+
+
+def _export_fp32(spec: PartSpec, model: torch.nn.Module, dims: ModelDims, options: ExportOptions,
+                 target_dir: Path) -> _Part:
     with export_patches(options.opset):
         graph = export_part(spec, model, dims, options.opset, target_dir, options.external_data_bytes)
     start = time.perf_counter()
-    check = verify_graph(spec, model, dims, graph.path, TOLERANCES["fp32"])
-    if options.precision != "fp32":
-        target = bundle / graph.path.name
-        external = convert(options.precision, graph.path, target)
-        precision = graph_precisions(options.precision, (spec.role,))[spec.role]
-        graph = dataclasses.replace(graph, path=target, external_data=external, precision=precision,
-                                    session_config=converted_session_config(options.precision, graph.session_config))
-        check = verify_graph(spec, model, dims, graph.path, TOLERANCES[options.precision])
-    return graph, check, time.perf_counter() - start
+    reference = reference_outputs(spec, model, dims)
+    check = verify_graph(reference, graph.path, TOLERANCES["fp32"])
+    return _Part(graph, reference, check, time.perf_counter() - start)
+
+
+def _convert(part: _Part, precision: str, bundle: Path) -> _Part:
+    """The ``precision`` variant of an fp32 graph, verified against the PyTorch outputs kept from the export."""
+    start = time.perf_counter()
+    role = part.graph.role
+    target = bundle / part.graph.path.name
+    external = convert(precision, part.graph.path, target, role)
+    graph = dataclasses.replace(part.graph, path=target, external_data=external,
+                                precision=graph_precisions(precision, (role,))[role],
+                                session_config=converted_session_config(precision, part.graph.session_config))
+    check = verify_graph(part.reference, graph.path, TOLERANCES[precision])
+    return _Part(graph, part.reference, check, time.perf_counter() - start)
+
+
+def _export_all(model: torch.nn.Module, dims: ModelDims, options: ExportOptions, target_dir: Path,
+                progress: Progress) -> list[_Part]:
+    parts = []
+    for spec in PARTS:
+        part = _export_fp32(spec, model, dims, options, target_dir)
+        progress(f"{spec.role}: exported in {part.graph.seconds:.1f} s, verified in {part.verify_seconds:.1f} s, "
+                 f"{_size(part.graph) / 1e6:.1f} MB")
+        parts.append(part)
+    return parts
+
+
+def _convert_all(parts: list[_Part], precision: str, bundle: Path, progress: Progress) -> list[_Part]:
+    converted = []
+    for part in parts:
+        done = _convert(part, precision, bundle)
+        progress(f"{done.graph.role}: {done.graph.precision}, converted and verified in {done.verify_seconds:.1f} s,"
+                 f" {_size(done.graph) / 1e6:.1f} MB")
+        converted.append(done)
+    return converted
 
 
 def _versions() -> dict[str, str]:
@@ -157,37 +195,31 @@ def export_bundle(
     check_generation_settings(model.generation_config, model_ref)
     source = read_source_files(model_ref, options.revision)
     dims = ModelDims.from_config(model.config)
+    config, generation = model.config, model.generation_config
+    num_parameters = sum(p.numel() for p in model.parameters())
     _prepare_output(output)
-    graphs: list[ExportedGraph] = []
-    reports: list[PartReport] = []
-    checks: dict[str, object] = {}
     with tempfile.TemporaryDirectory(prefix="fp32-graphs-") as work:
-        for spec in PARTS:
-            graph, check, verify_seconds = _export_one(spec, model, dims, options, output, Path(work))
-            graphs.append(graph)
-            checks[spec.role] = check.as_record()
-            reports.append(PartReport(spec.role, graph.seconds, verify_seconds, _size(graph)))
-            progress(
-                f"{spec.role}: exported in {graph.seconds:.1f} s, verified in {verify_seconds:.1f} s, "
-                f"{_size(graph) / 1e6:.1f} MB"
-            )
-        graphs.append(_copy_vad(output))
+        parts = _export_all(model, dims, options, output if options.precision == "fp32" else Path(work), progress)
+        del model  # conversion and the precision report need no PyTorch model: free its memory first
+        gc.collect()
+        if options.precision != "fp32":
+            parts = _convert_all(parts, options.precision, output, progress)
+        graphs = [part.graph for part in parts] + [_copy_vad(output)]
         _readable_files(output)
         extra = {
             "versions": _versions(),
-            "verification": checks,
-            "export_seconds": {r.role: round(r.export_seconds, 2) for r in reports},
-            "num_parameters": sum(p.numel() for p in model.parameters()),
+            "verification": {part.graph.role: part.check.as_record() for part in parts},
+            "export_seconds": {part.graph.role: round(part.graph.seconds, 2) for part in parts},
+            "num_parameters": num_parameters,
         }
-        revision = options.revision or getattr(model.config, "_commit_hash", None)
+        revision = options.revision or getattr(config, "_commit_hash", None)
         inputs = ManifestInputs(model_ref, revision, options.precision, options.opset, tuple(graphs), extra)
-        manifest = build_manifest(output, inputs, model.config, model.generation_config, source)
-        write_bundle_manifest(output, manifest)
+        write_bundle_manifest(output, build_manifest(output, inputs, config, generation, source))
         if options.precision != "fp32":
-            del model  # the measurement loads two bundles; the PyTorch model is no longer needed
-            gc.collect()
             progress(f"measuring the {options.precision} bundle against fp32 on the fixed inputs")
             attach_report(Path(work), output, max_new_tokens=REPORT_MAX_NEW_TOKENS)
+    reports = tuple(PartReport(part.graph.role, part.graph.seconds, part.verify_seconds, _size(part.graph))
+                    for part in parts)
     size = sum(path.stat().st_size for path in output.iterdir() if path.is_file())
     progress(f"bundle written to {output} ({size / 1e6:.1f} MB, {options.precision})")
-    return ExportResult(output, tuple(reports), size)
+    return ExportResult(output, reports, size)

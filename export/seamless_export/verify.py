@@ -16,7 +16,7 @@ import numpy as np
 import onnxruntime
 import torch
 
-from seamless_export.components import ModelDims, PartSpec, SampleShape
+from seamless_export.components import ModelDims, PartSpec
 
 logger = logging.getLogger(__name__)
 
@@ -85,18 +85,35 @@ def _compare(role: str, name: str, got: np.ndarray, want: np.ndarray, tolerance:
     return OutputCheck(name, diff, limit, agreement)
 
 
-def _check_shape(
-    spec: PartSpec, model: torch.nn.Module, dims: ModelDims, session: onnxruntime.InferenceSession,
-    shape: SampleShape, tolerance: Tolerance,
-) -> tuple[OutputCheck, ...]:
-    inputs = spec.make_inputs(dims, shape, torch.Generator().manual_seed(VERIFY_SEED))
+@dataclass(frozen=True)
+class ShapeReference:
+    """PyTorch's outputs for one verification shape's inputs."""
+
+    inputs: dict[str, np.ndarray]
+    outputs: dict[str, np.ndarray]
+
+
+@dataclass(frozen=True)
+class PartReference:
+    """Everything needed to verify a part's graph once the PyTorch model is gone."""
+
+    spec: PartSpec
+    output_names: tuple[str, ...]
+    shapes: tuple[ShapeReference, ...]
+
+
+def reference_outputs(spec: PartSpec, model: torch.nn.Module, dims: ModelDims) -> PartReference:
+    """Run the unpatched wrapper in PyTorch on every verification shape's seeded random inputs."""
     names = spec.input_names(dims)
-    got = session.run(spec.output_names(dims), {name: inputs[name].numpy() for name in names})
-    with torch.no_grad():
-        want = spec.build(model).eval()(*(inputs[name] for name in names))
-    return tuple(
-        _compare(spec.role, name, g, w.numpy(), tolerance) for name, g, w in zip(spec.output_names(dims), got, want)
-    )
+    output_names = tuple(spec.output_names(dims))
+    shapes = []
+    for shape in spec.verify_shapes:
+        inputs = spec.make_inputs(dims, shape, torch.Generator().manual_seed(VERIFY_SEED))
+        with torch.no_grad():
+            want = spec.build(model).eval()(*(inputs[name] for name in names))
+        shapes.append(ShapeReference({name: inputs[name].numpy() for name in names},
+                                     {name: w.numpy() for name, w in zip(output_names, want)}))
+    return PartReference(spec, output_names, tuple(shapes))
 
 
 def _worst(checks: list[OutputCheck]) -> tuple[OutputCheck, ...]:
@@ -109,19 +126,19 @@ def _worst(checks: list[OutputCheck]) -> tuple[OutputCheck, ...]:
     return tuple(worst.values())
 
 
-def verify_graph(
-    spec: PartSpec, model: torch.nn.Module, dims: ModelDims, graph: Path, tolerance: Tolerance
-) -> PartCheck:
-    """Run ``graph`` in ONNX Runtime and the unpatched wrapper in PyTorch on the same inputs, for every
-    verification shape of the part; compare outputs."""
+def verify_graph(reference: PartReference, graph: Path, tolerance: Tolerance) -> PartCheck:
+    """Run ``graph`` in ONNX Runtime on every verification shape's inputs and compare with PyTorch's outputs."""
+    spec = reference.spec
     options = onnxruntime.SessionOptions()
     for key, value in spec.session_config.items():
         options.add_session_config_entry(key, value)
     session = onnxruntime.InferenceSession(str(graph), sess_options=options, providers=["CPUExecutionProvider"])
     checks: list[OutputCheck] = []
-    for shape in spec.verify_shapes:
-        checks += _check_shape(spec, model, dims, session, shape, tolerance)
+    for shape in reference.shapes:
+        got = session.run(list(reference.output_names), shape.inputs)
+        checks += [_compare(spec.role, name, g, shape.outputs[name], tolerance)
+                   for name, g in zip(reference.output_names, got)]
     worst = max((c.max_abs_diff for c in checks if c.max_abs_diff is not None), default=0.0)
-    logger.info("%s verified (%s, %d shapes): max abs diff %.3g", spec.role, tolerance.name,
-                len(spec.verify_shapes), worst)
+    logger.info("%s verified (%s, %d shapes): max abs diff %.3g", spec.role, tolerance.name, len(reference.shapes),
+                worst)
     return PartCheck(spec.role, tolerance.name, _worst(checks))
