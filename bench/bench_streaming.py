@@ -37,6 +37,7 @@ from seamless_daemon.stream.policy import make_policy
 from seamless_daemon.stream.session import Target
 from seamless_daemon.stream.settings import POLICIES, DecodeBudget, StreamSettings
 from seamless_daemon.stream.simulator import CostModel, SimulationResult, simulate
+from seamless_export.quality import word_edits
 
 LONG_SENTENCE_S = 3.0
 OFFLINE_PAD_S = 0.1  # audio kept around each true sentence for the offline reference run
@@ -44,13 +45,7 @@ OFFLINE_PAD_S = 0.1  # audio kept around each true sentence for the offline refe
 
 def word_errors(reference: str, hypothesis: str) -> tuple[int, int]:
     """(edit distance in words, reference words)."""
-    ref, hyp = reference.split(), hypothesis.split()
-    row = list(range(len(hyp) + 1))
-    for i, word in enumerate(ref, 1):
-        previous, row[0] = row[0], i
-        for j, other in enumerate(hyp, 1):
-            previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (word != other))
-    return row[-1], len(ref)
+    return word_edits(reference, hypothesis), len(reference.split())
 
 
 def repeated_tokens(commits: list[Commit]) -> int:
