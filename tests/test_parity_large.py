@@ -8,6 +8,7 @@ export is told to move graphs above 512 MiB to external data: the same code path
 
 from __future__ import annotations
 
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -53,6 +54,8 @@ def test_large_graphs_keep_one_data_file_and_one_embedding(large_bundle: Path) -
     decoder = manifest.graphs["text_decoder"]
     assert decoder.external_data == ("text_decoder.onnx.data",)
     assert "text_decoder.onnx.data" in manifest.files
+    data_mode = (large_bundle / "text_decoder.onnx.data").stat().st_mode
+    assert data_mode & stat.S_IROTH, "the daemon's own user could not read a bundle installed by root"
     files = sorted(path.name for path in large_bundle.iterdir())
     assert [name for name in files if name.endswith(".data")] == [
         f"{spec.path}.data" for spec in manifest.graphs.values() if spec.external_data]

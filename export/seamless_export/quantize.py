@@ -101,11 +101,12 @@ def to_fp16(source: Path, target: Path, recipe: GraphRecipe, role: str) -> tuple
 def to_int8(source: Path, target: Path, recipe: GraphRecipe, role: str) -> tuple[Path, ...]:
     """Dynamic QInt8 quantisation of the matrix-product weights (activations quantised at run time), leaving the
     nodes the recipe keeps in float32 unquantised."""
-    graph = onnx.load(str(source))
-    if untie_projection(graph):
+    if any(node.op_type == "FusedMatMul" for node in onnx.load(str(source), load_external_data=False).graph.node):
+        graph = onnx.load(str(source))  # weights only now: a graph without a tied projection is read once
+        untie_projection(graph)
         source = source.with_name(f"{source.stem}.untied.onnx")
         save_onnx(graph, source, PROTOBUF_LIMIT_BYTES)
-    del graph
+        del graph
     # External data is memory-mapped by ONNX Runtime: weights a graph barely reads (the float lookup table)
     # then cost no memory.
     large = _size(_data_files(source)) >= EXTERNAL_DATA_BYTES

@@ -16,7 +16,8 @@ from seamless_daemon.bundle import ROLE_SPEECH_ENCODER, ROLE_T2U, BundleError, l
 from seamless_daemon.config import MIB
 from seamless_daemon.provider_spec import CudaSettings, DimRange, ProviderSpec, TensorrtSettings, provider_spec
 from seamless_daemon.runtime import sessions as sessions_module
-from seamless_daemon.runtime.pipeline import PIPELINE_ROLES, Translator
+from seamless_daemon.runtime.model import MODEL_ROLES
+from seamless_daemon.runtime.pipeline import Translator
 from seamless_daemon.runtime.providers import ProviderChoice, ProviderError, cuda_options, tensorrt_options
 from seamless_daemon.runtime.sessions import (
     CPU_PROVIDER,
@@ -196,7 +197,7 @@ def test_unknown_optimisation_level_is_refused() -> None:
 
 def test_sessions_expose_the_manifest_names(tiny_bundle: Path) -> None:
     bundle = load_bundle(tiny_bundle)
-    sessions = open_sessions(bundle, PIPELINE_ROLES, RuntimeOptions())
+    sessions = open_sessions(bundle, MODEL_ROLES, RuntimeOptions())
     for role, session in sessions.items():
         assert sorted(session.input_types) == sorted(bundle.manifest.graphs[role].inputs)
         assert sorted(session.output_names) == sorted(bundle.manifest.graphs[role].outputs)

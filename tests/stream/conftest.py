@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from seamless_daemon.bundle import load_bundle
 from seamless_daemon.runtime.incremental import IncrementalTranslator
-from seamless_daemon.runtime.pipeline import PIPELINE_ROLES, Translator
+from seamless_daemon.runtime.model import MODEL_ROLES
+from seamless_daemon.runtime.pipeline import Translator
 from seamless_daemon.runtime.sessions import RuntimeOptions, open_sessions
 from seamless_daemon.runtime.vad import VadModel
 from stream_helpers import ToyRuntime
@@ -32,6 +33,6 @@ def espeak() -> str:
 def toy_runtime(toy_bundle: Path) -> ToyRuntime:
     bundle = load_bundle(toy_bundle)
     options = RuntimeOptions(intra_op_threads=2)
-    sessions = open_sessions(bundle, PIPELINE_ROLES, options)
+    sessions = open_sessions(bundle, MODEL_ROLES, options)
     return ToyRuntime(bundle, toy_bundle, Translator(bundle, options), IncrementalTranslator(bundle, sessions),
                       VadModel.open(bundle, options))

@@ -25,17 +25,16 @@ def bundle_info(translator: Translator) -> dict[str, Any]:
 
 
 def graph_report(translator: Translator) -> dict[str, dict[str, Any]]:
-    """Per graph role: the provider its session really got, the one asked for, and the graph's precision (a
-    graph's own ``precision`` in the manifest when it has one, else the bundle's)."""
+    """Per graph role: the provider its session really got, the one asked for, and the graph's precision (the
+    manifest's, per graph: a recipe keeps some graphs in fp32)."""
     manifest = translator.bundle.manifest
     report: dict[str, dict[str, Any]] = {}
     for role, session in translator.sessions.items():
-        spec = manifest.graphs.get(role)
         report[role] = {
             "provider": session.provider,
             "requested_provider": session.requested_provider,
             "fell_back": session.fell_back,
-            "precision": getattr(spec, "precision", None) or manifest.precision,
+            "precision": manifest.graphs[role].precision,
         }
     return report
 

@@ -42,9 +42,9 @@ SEQUENCE_AXIS = 1
 
 @dataclass(frozen=True)
 class EncoderOutput:
-    """One utterance's encoder output and the decoder's cross-attention keys/values computed from it."""
+    """What the decoder needs of one utterance's encoder output: its mask and every layer's cross-attention
+    keys/values (the hidden states themselves are not kept once those are computed)."""
 
-    hidden_states: np.ndarray  # float32 (1, S, H)
     attention_mask: np.ndarray  # int64 (1, S)
     cross: dict[str, np.ndarray]  # cross.{i}.key / .value, float32 (1, heads, S, head_dim)
 
@@ -82,7 +82,7 @@ class GreedyDecoder:
     def attend(self, hidden_states: np.ndarray, attention_mask: np.ndarray) -> EncoderOutput:
         """The cross-attention keys/values of every layer for one utterance's encoder output."""
         cross = self._cross.run({ENCODER_HIDDEN_STATES: hidden_states})
-        return EncoderOutput(hidden_states, attention_mask, {name: cross[name] for name in self._cross_names})
+        return EncoderOutput(attention_mask, {name: cross[name] for name in self._cross_names})
 
     def _run(self, input_ids: list[int], encoder: EncoderOutput,
              past: dict[str, np.ndarray] | None) -> dict[str, np.ndarray]:

@@ -22,13 +22,12 @@ import numpy as np
 from seamless_daemon.bundle import ROLE_SPEECH_ENCODER, Bundle, load_bundle
 from seamless_daemon.runtime.decoding import PROMPT_LENGTH, DecodeResult, EncoderOutput, new_token_limit
 from seamless_daemon.runtime.features import FeatureError
-from seamless_daemon.runtime.model import MODEL_ROLES, SpeechModel, SpeechOutput
+from seamless_daemon.runtime.model import SpeechModel, SpeechOutput
 from seamless_daemon.runtime.sessions import GraphSession, RuntimeOptions
 from seamless_daemon.runtime.t2u_glue import SPACE, prepare_t2u_inputs
 
 logger = logging.getLogger(__name__)
 
-PIPELINE_ROLES = MODEL_ROLES
 STAGES = ("features", "encoder", "decoder", "t2u", "vocoder")
 MS_PER_SECOND = 1000.0
 WARMUP_SECONDS = 1.0
